@@ -1,0 +1,4 @@
+export * from './transport.ts';
+export * from './errors.ts';
+export * from './room-code.ts';
+export * from './room-messages.ts';

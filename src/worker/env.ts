@@ -1,0 +1,20 @@
+import type { TransportSession } from '../durable/transport-session.ts';
+import type { ClientLimiter } from '../durable/client-limiter.ts';
+
+export interface Env {
+  TRANSPORT: DurableObjectNamespace<TransportSession>;
+  LIMITER: DurableObjectNamespace<ClientLimiter>;
+  ASSETS?: Fetcher;
+  /** Secret: catalog writes, monitoring, force-disconnect. `.dev.vars` locally. */
+  ADMIN_TOKEN?: string;
+  ROOM_IDLE_TTL_S?: string;
+  JOIN_FAILURES_PER_MIN?: string;
+  ROOMS_PER_MIN?: string;
+}
+
+export type AppEnv = { Bindings: Env };
+
+export function numberVar(value: string | undefined, fallback: number): number {
+  const n = value === undefined ? NaN : Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}

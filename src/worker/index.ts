@@ -1,0 +1,6 @@
+import { app } from './app.ts';
+
+export { TransportSession } from '../durable/transport-session.ts';
+export { ClientLimiter } from '../durable/client-limiter.ts';
+
+export default app;
