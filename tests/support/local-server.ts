@@ -1,0 +1,100 @@
+// Starts the real worker on workerd (`wrangler dev`) as a child process, for
+// end-to-end tests, benchmarks and `npm start`. A real process, so tests can
+// kill it and start it again on the same persisted state.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface LocalServerOptions {
+  port?: number;
+  /** Directory for Durable Object storage; reuse it to restart with persisted state. */
+  persistTo?: string;
+  /** Extra vars (strings), e.g. shorter timeouts for tests. */
+  vars?: Record<string, string>;
+  /** Print the server's output (npm start). */
+  inheritOutput?: boolean;
+  startTimeoutMs?: number;
+}
+
+export interface LocalServer {
+  url: string;
+  port: number;
+  persistTo: string;
+  process: ChildProcess;
+  /** Output so far, for diagnosing a failed start. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
+  const port = opts.port ?? (await freePort());
+  const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'roomtone-state-'));
+  const vars = { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '100000', JOIN_FAILURES_PER_MIN: '100000', ...opts.vars };
+  const args = [
+    join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+    'dev',
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    '--persist-to', persistTo,
+    '--inspector-port', String(await freePort()),
+    '--show-interactive-dev-session=false',
+    '--log-level', 'warn',
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+    stdio: ['ignore', opts.inheritOutput ? 'inherit' : 'pipe', opts.inheritOutput ? 'inherit' : 'pipe'],
+    detached: false,
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited during start:\n${output.slice(-4000)}`);
+    try {
+      const res = await fetch(`${url}/api/v1/health`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`wrangler dev did not answer within the start timeout:\n${output.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return {
+    url,
+    port,
+    persistTo,
+    process: child,
+    log: () => output,
+    stop: () =>
+      new Promise<void>((res) => {
+        if (exited) return res();
+        child.once('exit', () => res());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+      }),
+  };
+}
