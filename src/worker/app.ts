@@ -2,12 +2,14 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { AppEnv } from './env.ts';
 import { rooms } from './routes/rooms.ts';
+import { jobs } from './routes/jobs.ts';
 import { RoomtoneError } from '../protocol/index.ts';
 
 export const app = new Hono<AppEnv>();
 
 app.get('/api/v1/health', (c) => c.json({ ok: true, server_ms: Date.now() }));
 app.route('/api/v1/rooms', rooms);
+app.route('/api/v1/jobs', jobs);
 
 // The room page is one HTML file for every code: the page reads the code from its URL.
 app.get('/r/:code', async (c) => {

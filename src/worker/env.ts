@@ -1,15 +1,22 @@
 import type { TransportSession } from '../durable/transport-session.ts';
 import type { ClientLimiter } from '../durable/client-limiter.ts';
+import type { Job } from '../durable/job.ts';
 
 export interface Env {
   TRANSPORT: DurableObjectNamespace<TransportSession>;
   LIMITER: DurableObjectNamespace<ClientLimiter>;
+  JOBS: DurableObjectNamespace<Job>;
   ASSETS?: Fetcher;
   /** Secret: catalog writes, monitoring, force-disconnect. `.dev.vars` locally. */
   ADMIN_TOKEN?: string;
   ROOM_IDLE_TTL_S?: string;
   JOIN_FAILURES_PER_MIN?: string;
   ROOMS_PER_MIN?: string;
+  /** Job streams: default heartbeat period (ms), retention of finished jobs (s), per-client limits per minute. */
+  JOB_HEARTBEAT_MS?: string;
+  JOB_RETENTION_S?: string;
+  JOBS_PER_MIN?: string;
+  JOB_STREAMS_PER_MIN?: string;
 }
 
 export type AppEnv = { Bindings: Env };

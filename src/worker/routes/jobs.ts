@@ -1,0 +1,74 @@
+import { Hono, type Context } from 'hono';
+import type { AppEnv } from '../env.ts';
+import { numberVar } from '../env.ts';
+import { bearerToken, clientKey, publicOrigin, readJson } from '../http.ts';
+import { createJob, jobLinks, jobStatus, jobStub, publishJobEvent } from '../../lib/jobs.ts';
+import { constantTimeEqual } from '../../lib/tokens.ts';
+import { CreateJobBody, JOB_ID_PATTERN, JobEventInput, MAX_JOB_EVENT_BYTES, RoomtoneError } from '../../protocol/index.ts';
+
+export const jobs = new Hono<AppEnv>();
+
+const MINUTE = 60_000;
+
+function jobId(c: Context<AppEnv>): string {
+  const id = c.req.param('id') ?? '';
+  // Malformed ids cannot name a job: answer without waking an object.
+  if (!JOB_ID_PATTERN.test(id)) throw new RoomtoneError('not_found', 'no such job (it may have expired)');
+  return id;
+}
+
+/** Counts one use of a per-client budget (shared by every isolate through the limiter object). */
+async function spend(c: Context<AppEnv>, bucket: string, limit: number, what: string): Promise<void> {
+  const limiter = c.env.LIMITER.get(c.env.LIMITER.idFromName(clientKey(c)));
+  const v = await limiter.hit(bucket, limit, MINUTE);
+  if (!v.allowed) throw new RoomtoneError('rate_limited', `at most ${limit} ${what} per minute per client`, { retryAfterS: v.retry_after_s });
+}
+
+function requireAdmin(c: Context<AppEnv>): void {
+  const expected = c.env.ADMIN_TOKEN;
+  if (!expected) throw new RoomtoneError('forbidden', 'creating jobs over HTTP needs ADMIN_TOKEN to be configured on the server');
+  const token = bearerToken(c);
+  if (!token) throw new RoomtoneError('unauthorized', 'send the admin token as Authorization: Bearer <token>');
+  if (!constantTimeEqual(token, expected)) throw new RoomtoneError('unauthorized', 'the admin token is not valid');
+}
+
+jobs.post('/', async (c) => {
+  await spend(c, 'jobs', numberVar(c.env.JOBS_PER_MIN, 60), 'jobs');
+  requireAdmin(c);
+  const body = await readJson(c, CreateJobBody);
+  const { publisher: _publisher, ...created } = await createJob(c.env, { ...body, title: body.title, origin: publicOrigin(c) });
+  return c.json(created, 201);
+});
+
+jobs.post('/:id/events', async (c) => {
+  const id = jobId(c);
+  const token = bearerToken(c);
+  if (!token) throw new RoomtoneError('unauthorized', "send the job's publish token as Authorization: Bearer <token>");
+  const event = await readJson(c, JobEventInput, MAX_JOB_EVENT_BYTES);
+  return c.json(await publishJobEvent(c.env, id, token, event));
+});
+
+jobs.get('/:id', async (c) => {
+  const id = jobId(c);
+  const raw = c.req.query('after');
+  let after: number | undefined;
+  if (raw !== undefined) {
+    after = Number(raw);
+    if (raw.trim() === '' || !Number.isSafeInteger(after) || after < 0) {
+      throw new RoomtoneError('bad_request', 'after must be the last sequence number seen (an integer ≥ 0)');
+    }
+  }
+  const status = await jobStatus(c.env, id, after);
+  if (!status) throw new RoomtoneError('not_found', 'no such job (it may have expired)');
+  return c.json({ ...status, ...jobLinks(publicOrigin(c), id) });
+});
+
+jobs.get('/:id/stream', async (c) => {
+  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+    return c.json({ error: { code: 'bad_request', message: 'this endpoint needs a WebSocket upgrade' } }, 426);
+  }
+  const id = jobId(c);
+  await spend(c, 'job-streams', numberVar(c.env.JOB_STREAMS_PER_MIN, 600), 'job stream connections');
+  // The object accepts the socket itself, so it can hibernate with it.
+  return jobStub(c.env, id).fetch(c.req.raw);
+});
