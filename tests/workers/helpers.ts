@@ -6,7 +6,7 @@ export const BASE = 'http://roomtone.test';
 export function api(path: string, init: RequestInit & { ip?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.ip) headers.set('cf-connecting-ip', init.ip);
-  return exports.default.fetch(new Request(BASE + path, { ...init, headers }));
+  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(BASE + path, { ...init, headers }));
 }
 
 export interface CreatedRoom {

@@ -1,0 +1,97 @@
+// Offset to server time, NTP-style: each ping/pong gives
+//   offset = ((t1 - t0) + (t2 - t3)) / 2,  rtt = (t3 - t0) - (t2 - t1)
+// and the error of one sample is at most rtt/2 (all of it if the path is
+// asymmetric). Queueing only ever adds delay, so the samples with the lowest
+// RTT are the truest: keep a window, take the best few, average their offsets.
+//
+// Server timestamps are whole milliseconds (deployed Workers even freeze
+// Date.now() between I/O), so one sample is quantised to a millisecond; the
+// average over several best samples dithers that away.
+
+export interface SyncSample {
+  offsetMs: number;
+  rttMs: number;
+  /** Local time the sample was taken. */
+  atMs: number;
+}
+
+export interface ClockSyncOptions {
+  /** Samples older than this are dropped, so slow drift between clocks is followed. */
+  windowMs: number;
+  maxSamples: number;
+  /** How many of the lowest-RTT samples are averaged. */
+  best: number;
+}
+
+export const DEFAULT_CLOCK_SYNC: ClockSyncOptions = { windowMs: 60_000, maxSamples: 128, best: 4 };
+
+/** Local high-resolution wall clock in ms: monotonic within a page, aligned to the epoch. */
+export function localNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export class ClockSync {
+  private samples: SyncSample[] = [];
+  private estimate: { offsetMs: number; uncertaintyMs: number } | null = null;
+  readonly options: ClockSyncOptions;
+
+  constructor(options: Partial<ClockSyncOptions> = {}) {
+    this.options = { ...DEFAULT_CLOCK_SYNC, ...options };
+  }
+
+  /** Adds one exchange: t0 local send, t1 server receive, t2 server send, t3 local receive. */
+  add(t0: number, t1: number, t2: number, t3: number): SyncSample | null {
+    if (![t0, t1, t2, t3].every(Number.isFinite) || t3 < t0 || t2 < t1) return null;
+    // Whole-millisecond server stamps stand for the middle of their millisecond.
+    const s1 = Number.isInteger(t1) ? t1 + 0.5 : t1;
+    const s2 = Number.isInteger(t2) ? t2 + 0.5 : t2;
+    const rttMs = Math.max(0, t3 - t0 - (s2 - s1));
+    const sample = { offsetMs: (s1 - t0 + (s2 - t3)) / 2, rttMs, atMs: t3 };
+    this.samples.push(sample);
+    this.prune(t3);
+    this.recompute();
+    return sample;
+  }
+
+  private prune(now: number): void {
+    const { windowMs, maxSamples } = this.options;
+    this.samples = this.samples.filter((s) => now - s.atMs <= windowMs);
+    if (this.samples.length > maxSamples) this.samples.splice(0, this.samples.length - maxSamples);
+  }
+
+  private recompute(): void {
+    if (this.samples.length === 0) {
+      this.estimate = null;
+      return;
+    }
+    const best = [...this.samples].sort((a, b) => a.rttMs - b.rttMs).slice(0, this.options.best);
+    const offsetMs = best.reduce((s, x) => s + x.offsetMs, 0) / best.length;
+    this.estimate = { offsetMs, uncertaintyMs: best[0].rttMs / 2 };
+  }
+
+  get synced(): boolean {
+    return this.estimate !== null;
+  }
+
+  /** Server time minus local time, in ms. */
+  get offsetMs(): number {
+    return this.estimate?.offsetMs ?? 0;
+  }
+
+  /** Half the best round trip: the bound on the offset error if the path were fully asymmetric. */
+  get uncertaintyMs(): number {
+    return this.estimate?.uncertaintyMs ?? Infinity;
+  }
+
+  get bestRttMs(): number {
+    return this.estimate ? this.estimate.uncertaintyMs * 2 : Infinity;
+  }
+
+  get sampleCount(): number {
+    return this.samples.length;
+  }
+
+  serverNow(local = localNow()): number {
+    return local + this.offsetMs;
+  }
+}

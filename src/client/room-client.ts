@@ -1,0 +1,393 @@
+// The room client for browsers and Node (22+, global WebSocket): joins a room,
+// keeps an offset to server time, and answers position() at any instant by
+// extrapolating the room's anchor locally. Reconnects by itself and resumes
+// without a jump: the clock estimate and the last anchor survive the gap.
+
+import {
+  type Anchor,
+  type AgentPresence,
+  type ControlOp,
+  type Position,
+  type Role,
+  type RoomServerMessage,
+  type TransportFrame,
+  normalizeRoomCode,
+  positionAt,
+} from '../protocol/index.ts';
+import { ClockSync, type ClockSyncOptions, localNow } from './clock-sync.ts';
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.ts';
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' | 'expired' | 'not_found';
+
+export interface RoomClientOptions {
+  /** Server base URL (http://127.0.0.1:8787) or the room's ws_url. */
+  url: string;
+  code: string;
+  /** Control token: makes this client a controller (or the agent, with role "agent"). */
+  token?: string;
+  role?: Role;
+  /** Ask the room to push full state frames at this rate (1–60 Hz). */
+  ticks?: number;
+  WebSocket?: typeof WebSocket;
+  backoff?: Partial<BackoffOptions>;
+  sync?: Partial<ClockSyncOptions>;
+  /** Pings sent right after joining; more give a better first estimate. */
+  joinPings?: number;
+  pingSpacingMs?: number;
+  /** A small burst of pings this often keeps the estimate fresh. */
+  resyncEveryMs?: number;
+  resyncPings?: number;
+  commandTimeoutMs?: number;
+}
+
+const DEFAULTS = {
+  joinPings: 16,
+  pingSpacingMs: 25,
+  resyncEveryMs: 5_000,
+  resyncPings: 3,
+  commandTimeoutMs: 5_000,
+};
+
+export interface RoomClientEvents {
+  welcome: { code: string; role: Role; anchor: Anchor };
+  anchor: { anchor: Anchor; cause: string };
+  state: ConnectionState;
+  agent: AgentPresence;
+  tick: TransportFrame;
+  sync: { offsetMs: number; uncertaintyMs: number; rttMs: number };
+  /** Error frames from the room that no pending command claimed. */
+  error: { code: string; message: string };
+  expired: { reason: string };
+}
+
+type Listener<T> = (value: T) => void;
+
+export class RoomCommandError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'RoomCommandError';
+    this.code = code;
+  }
+}
+
+export class RoomClient {
+  readonly code: string;
+  readonly sync: ClockSync;
+  anchor: Anchor | null = null;
+  agent: AgentPresence = { connected: false, since_ms: null };
+  role: Role = 'viewer';
+  state: ConnectionState = 'idle';
+
+  private readonly opts: RoomClientOptions & typeof DEFAULTS;
+  private readonly backoff: BackoffOptions;
+  private readonly WS: typeof WebSocket;
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private pingId = 0;
+  private pendingPings = new Map<number, number>();
+  private commandId = 0;
+  private pending = new Map<string, { resolve: (v: { version: number }) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
+  private timers = new Set<ReturnType<typeof setTimeout>>();
+  private resyncTimer: ReturnType<typeof setInterval> | null = null;
+  private listeners = new Map<keyof RoomClientEvents, Set<Listener<never>>>();
+  private ready: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private stopped = false;
+
+  constructor(options: RoomClientOptions) {
+    const code = normalizeRoomCode(options.code);
+    if (!code) throw new RangeError(`not a room code: ${options.code}`);
+    this.code = code;
+    this.opts = { ...DEFAULTS, ...options };
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.sync = new ClockSync(options.sync);
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+    if (!WS) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. from the ws package)');
+    this.WS = WS;
+  }
+
+  on<K extends keyof RoomClientEvents>(event: K, fn: Listener<RoomClientEvents[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(fn as Listener<never>);
+    return () => set.delete(fn as Listener<never>);
+  }
+
+  private emit<K extends keyof RoomClientEvents>(event: K, value: RoomClientEvents[K]): void {
+    for (const fn of this.listeners.get(event) ?? []) (fn as Listener<RoomClientEvents[K]>)(value);
+  }
+
+  /** Resolves once joined (and authenticated, with a token) and the first clock estimate is in. */
+  connect(): Promise<void> {
+    this.stopped = false;
+    return new Promise((resolve, reject) => {
+      this.ready = { resolve, reject };
+      this.open();
+    });
+  }
+
+  close(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = null;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new RoomCommandError('closed', 'the client was closed'));
+    }
+    this.pending.clear();
+    try {
+      this.ws?.close(1000, 'bye');
+    } catch {
+      // already closed
+    }
+    this.ws = null;
+    this.setState('closed');
+  }
+
+  /** Server time now, by this client's estimate. */
+  serverNow(local = localNow()): number {
+    return this.sync.serverNow(local);
+  }
+
+  /** The playhead at a local instant (default now), or null before the first anchor. */
+  position(local = localNow()): Position | null {
+    return this.anchor ? positionAt(this.anchor, this.sync.serverNow(local)) : null;
+  }
+
+  play(args: { at?: 'now' | 'next_bar' | number } = {}) {
+    return this.command('play', args);
+  }
+  pause() {
+    return this.command('pause', {});
+  }
+  resume() {
+    return this.command('resume', {});
+  }
+  stop() {
+    return this.command('stop', {});
+  }
+  seek(args: { seconds: number } | { samples: number } | { beats: number }) {
+    return this.command('seek', args);
+  }
+  tempo(args: { bpm: number; beats_per_bar?: number }) {
+    return this.command('tempo', args);
+  }
+
+  /** Sends a control command and resolves with the room's version once acknowledged. */
+  command(op: ControlOp, args: Record<string, unknown>): Promise<{ version: number }> {
+    const ws = this.ws;
+    if (!ws || this.state !== 'open') return Promise.reject(new RoomCommandError('not_connected', 'not connected to the room'));
+    const id = `c${++this.commandId}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RoomCommandError('timeout', `${op} was not acknowledged in time`));
+      }, this.opts.commandTimeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      ws.send(JSON.stringify({ type: op, id, ...args }));
+    });
+  }
+
+  /** Sends any protocol message (the agent uses this for its own messages). */
+  send(msg: Record<string, unknown>): boolean {
+    if (!this.ws || this.ws.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  // ---- connection ----
+
+  private wsUrl(): string {
+    const u = new URL(this.opts.url);
+    u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
+    u.pathname = `/api/v1/rooms/${this.code}/ws`;
+    u.search = this.opts.ticks ? `?ticks=${this.opts.ticks}` : '';
+    return u.toString();
+  }
+
+  private httpUrl(path: string): string {
+    const u = new URL(this.opts.url);
+    u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+    u.pathname = path;
+    u.search = '';
+    return u.toString();
+  }
+
+  private setState(s: ConnectionState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit('state', s);
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    this.setState(this.attempt === 0 && !this.anchor ? 'connecting' : 'reconnecting');
+    let welcomed = false;
+    const ws = new this.WS(this.wsUrl());
+    this.ws = ws;
+    ws.addEventListener('message', (e: MessageEvent) => {
+      if (typeof e.data !== 'string') return;
+      let msg: RoomServerMessage;
+      try {
+        msg = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      if (msg.type === 'welcome') welcomed = true;
+      this.onMessage(msg);
+    });
+    ws.addEventListener('close', (e: CloseEvent) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.resyncTimer) clearInterval(this.resyncTimer);
+      this.resyncTimer = null;
+      for (const [, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(new RoomCommandError('disconnected', 'connection lost before the command was acknowledged'));
+      }
+      this.pending.clear();
+      this.pendingPings.clear();
+      if (this.stopped || this.state === 'expired') return;
+      if (e.code === 4000) return this.fail('expired', new RoomCommandError('expired', 'the room has expired'));
+      if (e.code === 4001) return this.fail('closed', new RoomCommandError('unauthorized', e.reason || 'authentication failed'));
+      if (!welcomed) void this.checkRoomThenRetry();
+      else this.retry();
+    });
+  }
+
+  /** A socket that never got a welcome may mean the room is gone: ask once over HTTP before retrying. */
+  private async checkRoomThenRetry(): Promise<void> {
+    try {
+      const res = await fetch(this.httpUrl(`/api/v1/rooms/${this.code}`));
+      if (res.status === 404) return this.fail('not_found', new RoomCommandError('not_found', 'no room with that code (it may have expired)'));
+    } catch {
+      // network down: keep retrying
+    }
+    this.retry();
+  }
+
+  private fail(state: ConnectionState, err: Error): void {
+    this.stopped = true;
+    this.setState(state);
+    this.ready?.reject(err);
+    this.ready = null;
+  }
+
+  private retry(): void {
+    if (this.stopped) return;
+    this.setState('reconnecting');
+    const delay = backoffDelay(this.attempt++, this.backoff);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.open();
+    }, delay);
+    this.timers.add(t);
+  }
+
+  private onMessage(msg: RoomServerMessage): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.anchor = msg.anchor;
+        this.agent = msg.agent;
+        this.emit('welcome', { code: msg.code, role: msg.role, anchor: msg.anchor });
+        this.emit('agent', msg.agent);
+        this.emit('anchor', { anchor: msg.anchor, cause: 'welcome' });
+        void this.afterWelcome();
+        return;
+      case 'anchor':
+        // Versions only grow; a stale frame (reordered across a reconnect) is ignored.
+        if (this.anchor && msg.anchor.version < this.anchor.version) return;
+        this.anchor = msg.anchor;
+        this.emit('anchor', { anchor: msg.anchor, cause: msg.cause });
+        return;
+      case 'pong': {
+        const t0 = this.pendingPings.get(msg.id);
+        if (t0 === undefined) return;
+        this.pendingPings.delete(msg.id);
+        const s = this.sync.add(msg.t0, msg.t1, msg.t2, localNow());
+        if (s) this.emit('sync', { offsetMs: this.sync.offsetMs, uncertaintyMs: this.sync.uncertaintyMs, rttMs: s.rttMs });
+        return;
+      }
+      case 'ack': {
+        if (msg.op === 'hello' && msg.role) this.role = msg.role;
+        const p = msg.id ? this.pending.get(msg.id) : undefined;
+        if (p) {
+          clearTimeout(p.timer);
+          this.pending.delete(msg.id!);
+          p.resolve({ version: msg.version });
+        }
+        return;
+      }
+      case 'error': {
+        const p = msg.id ? this.pending.get(msg.id) : undefined;
+        if (p) {
+          clearTimeout(p.timer);
+          this.pending.delete(msg.id!);
+          p.reject(new RoomCommandError(msg.code, msg.message));
+        } else this.emit('error', { code: msg.code, message: msg.message });
+        return;
+      }
+      case 'tick':
+        this.emit('tick', msg);
+        return;
+      case 'agent':
+        this.agent = msg.agent;
+        this.emit('agent', msg.agent);
+        return;
+      case 'expired':
+        this.emit('expired', { reason: msg.reason });
+        this.fail('expired', new RoomCommandError('expired', msg.reason));
+        return;
+    }
+  }
+
+  private async afterWelcome(): Promise<void> {
+    try {
+      const role = this.opts.role ?? (this.opts.token ? 'controller' : 'viewer');
+      if (role !== 'viewer') {
+        const id = `c${++this.commandId}`;
+        const ws = this.ws!;
+        await new Promise<{ version: number }>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new RoomCommandError('timeout', 'hello was not acknowledged')), this.opts.commandTimeoutMs);
+          this.pending.set(id, { resolve, reject, timer });
+          ws.send(JSON.stringify({ type: 'hello', role, token: this.opts.token, id }));
+        });
+      }
+      this.attempt = 0;
+      this.setState('open');
+      // A reconnect keeps its samples: the estimate is valid at once, so no jump.
+      await this.pingBurst(this.sync.synced ? this.opts.resyncPings : this.opts.joinPings);
+      if (this.resyncTimer) clearInterval(this.resyncTimer);
+      this.resyncTimer = setInterval(() => void this.pingBurst(this.opts.resyncPings), this.opts.resyncEveryMs);
+      this.ready?.resolve();
+      this.ready = null;
+    } catch (e) {
+      if (e instanceof RoomCommandError && e.code === 'unauthorized') {
+        this.fail('closed', e);
+        try {
+          this.ws?.close(1000, 'unauthorized');
+        } catch {
+          // closing anyway
+        }
+      }
+    }
+  }
+
+  /** Sends n pings spaced apart (back-to-back pings would queue behind each other) and waits for their pongs. */
+  private async pingBurst(n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const ws = this.ws;
+      if (!ws || ws.readyState !== 1) return;
+      const id = ++this.pingId;
+      const t0 = localNow();
+      this.pendingPings.set(id, t0);
+      ws.send(JSON.stringify({ type: 'ping', id, t0 }));
+      await new Promise((r) => setTimeout(r, this.opts.pingSpacingMs));
+    }
+    const deadline = Date.now() + 2000;
+    while (this.pendingPings.size > 0 && Date.now() < deadline && this.ws) await new Promise((r) => setTimeout(r, 10));
+    this.pendingPings.clear();
+  }
+}
