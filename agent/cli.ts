@@ -1,6 +1,7 @@
 // `roomtone <command>`: one program, one module per command under commands/.
 import { Command, CommanderError } from 'commander';
 import { registerRoom } from './commands/room.ts';
+import { registerWatch } from './commands/watch.ts';
 import { CliError } from './cli-error.ts';
 
 const program = new Command('roomtone')
@@ -9,6 +10,7 @@ const program = new Command('roomtone')
   .exitOverride();
 
 registerRoom(program);
+registerWatch(program);
 
 try {
   await program.parseAsync(process.argv);

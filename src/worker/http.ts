@@ -17,8 +17,9 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, limit
   let raw: unknown = {};
   if (text.trim() !== '') {
     const type = c.req.header('content-type') ?? '';
-    if (type && !/json/i.test(type) && !/x-www-form-urlencoded/i.test(type)) {
-      // curl -d sends form-urlencoded by default; accept JSON under it, refuse the rest.
+    if (type && !/json|text\/plain|x-www-form-urlencoded/i.test(type)) {
+      // curl -d labels bodies form-urlencoded and fetch labels strings text/plain:
+      // accept JSON under either, refuse what is plainly something else.
       throw new RoomtoneError('unsupported', `expected application/json, got ${type.slice(0, 60)}`);
     }
     try {

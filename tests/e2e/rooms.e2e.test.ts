@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { RoomClient } from '../../src/client/room-client.ts';
+
+const run = promisify(execFile);
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+async function cli(args: string[]) {
+  return run(process.execPath, [`${ROOT}agent/bin/roomtone.js`, ...args], { cwd: ROOT, timeout: 30_000 });
+}
+
+let server: LocalServer;
+beforeAll(async () => {
+  server = await startLocalServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('rooms end to end', () => {
+  it('creates a room from the CLI and two client-library viewers agree on the playhead', async () => {
+    const { stdout } = await cli(['room', 'create', '--url', server.url, '--json']);
+    const room = JSON.parse(stdout) as { code: string; control_token: string };
+    const a = new RoomClient({ url: server.url, code: room.code });
+    const b = new RoomClient({ url: server.url, code: room.code.toLowerCase() });
+    const ctl = new RoomClient({ url: server.url, code: room.code, token: room.control_token });
+    await Promise.all([a.connect(), b.connect(), ctl.connect()]);
+    expect(ctl.role).toBe('controller');
+    const changed = new Promise((r) => a.on('anchor', ({ cause }) => cause === 'play' && r(null)));
+    await ctl.play();
+    await changed;
+    await new Promise((r) => setTimeout(r, 300));
+    const pa = a.position()!;
+    const pb = b.position()!;
+    expect(pa.playing).toBe(true);
+    expect(Math.abs(pa.seconds - pb.seconds)).toBeLessThan(0.005);
+    expect(pa.seconds).toBeGreaterThan(0.25);
+    await ctl.seek({ beats: 32 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.position()!.bar).toBe(9);
+    [a, b, ctl].forEach((c) => c.close());
+  });
+
+  it('refuses a wrong token from the client library with a clear error', async () => {
+    const res = await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' });
+    const room = (await res.json()) as { code: string };
+    const c = new RoomClient({ url: server.url, code: room.code, token: 'not-the-token' });
+    await expect(c.connect()).rejects.toMatchObject({ code: 'unauthorized' });
+    c.close();
+  });
+
+  it('reports an unknown room as not found instead of retrying forever', async () => {
+    const c = new RoomClient({ url: server.url, code: 'ZZZZZZ' });
+    await expect(c.connect()).rejects.toMatchObject({ code: 'not_found' });
+    expect(c.state).toBe('not_found');
+  });
+
+  it('watch --json prints one line per sample with the fields the docs promise', async () => {
+    const room = (await (await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string; control_token: string };
+    await fetch(`${server.url}/api/v1/rooms/${room.code}/transport/play`, { method: 'POST', headers: { authorization: `Bearer ${room.control_token}` } });
+    const { stdout } = await cli(['watch', room.code, '--url', server.url, '--json', '--rate', '20', '--duration', '1']);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThanOrEqual(15);
+    for (const l of lines) expect(Object.keys(l).sort()).toEqual(['beat_pos', 'offset_ms', 'playing', 'rtt_ms', 'sample_pos', 'seconds', 'version', 'wall_ms']);
+    const first = lines[0];
+    const last = lines.at(-1);
+    // The playhead advances with wall time, to within a few ms.
+    expect(last.seconds - first.seconds).toBeCloseTo((last.wall_ms - first.wall_ms) / 1000, 1);
+    expect(Math.abs(first.offset_ms)).toBeLessThan(5); // same machine: server time is local time
+  });
+
+  it('watch explains a bad code and an unknown room in one line', async () => {
+    await expect(cli(['watch', 'O0O0', '--url', server.url])).rejects.toMatchObject({ stderr: expect.stringContaining('not a room code') });
+    await expect(cli(['watch', 'ZZZZZZ', '--url', server.url])).rejects.toMatchObject({ stderr: expect.stringContaining('no room ZZZZZZ') });
+    await expect(cli(['room', 'create', '--url', 'http://127.0.0.1:1'])).rejects.toMatchObject({ stderr: expect.stringContaining('cannot reach') });
+  });
+});
+
+describe('restart with persisted state', () => {
+  it('keeps rooms, anchors and versions when the runtime is killed and started again, and clients reconnect by themselves', async () => {
+    const own = await startLocalServer();
+    const room = (await (await fetch(`${own.url}/api/v1/rooms`, { method: 'POST', body: '{"bpm":133}' })).json()) as { code: string; control_token: string };
+    const auth = { authorization: `Bearer ${room.control_token}` };
+    await fetch(`${own.url}/api/v1/rooms/${room.code}/transport/seek`, { method: 'POST', headers: auth, body: '{"seconds":42}' });
+    await fetch(`${own.url}/api/v1/rooms/${room.code}/transport/play`, { method: 'POST', headers: auth });
+    const viewer = new RoomClient({ url: own.url, code: room.code, backoff: { minDelayMs: 100, maxDelayMs: 500 } });
+    await viewer.connect();
+    const before = viewer.anchor!;
+
+    own.process.kill('SIGKILL');
+    await new Promise((r) => own.process.once('exit', r));
+    const again = await startLocalServer({ port: own.port, persistTo: own.persistTo });
+    try {
+      const t = (await (await fetch(`${again.url}/api/v1/rooms/${room.code}/transport`)).json()) as { bpm: number; version: number; playing: boolean; time_seconds: number };
+      expect(t).toMatchObject({ bpm: 133, version: before.version, playing: true });
+      expect(t.time_seconds).toBeGreaterThan(42);
+      // The viewer found its way back and kept the same line: no jump.
+      const deadline = Date.now() + 15_000;
+      while (viewer.state !== 'open' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(viewer.state).toBe('open');
+      expect(viewer.anchor).toEqual(before);
+      const p = viewer.position()!;
+      expect(Math.abs(p.seconds - t.time_seconds)).toBeLessThan(1);
+      expect((await fetch(`${again.url}/api/v1/rooms/${room.code}/transport/pause`, { method: 'POST', headers: auth })).status).toBe(200);
+    } finally {
+      viewer.close();
+      await again.stop();
+    }
+  });
+});
