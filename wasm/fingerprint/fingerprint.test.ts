@@ -1,0 +1,207 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KissFFT } from '../kissfft.ts';
+import { loadKissFFT } from '../kissfft-node.ts';
+import { decodeWav, encodeWav } from '../wav.ts';
+import { FINGERPRINT_PRESETS, fingerprintSignal, MemoryIndex, OffsetVoter, MATCH_PRESETS, packHash, PeakPicker, Resampler, unpackHash, validateConfig } from './index.ts';
+import { addNoise, changeSpeed, gain, noise, rms, synthMusic, telephone } from './test-signals.ts';
+import { buildCatalog, excerpt, RATE, streamQuery, type Catalog } from './fingerprint.shared-cases.ts';
+
+let kiss: KissFFT;
+let catalog: Catalog;
+
+beforeAll(async () => {
+  kiss = await loadKissFFT();
+  catalog = buildCatalog(kiss, 8, 40);
+});
+
+function sine(hz: number, seconds: number, rate: number): Float32Array {
+  const x = new Float32Array(Math.round(seconds * rate));
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin((2 * Math.PI * hz * i) / rate);
+  return x;
+}
+
+function hasFfmpeg(): boolean {
+  try {
+    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('Resampler', () => {
+  it('keeps a 1 kHz sine at its frequency and amplitude when halving the rate', () => {
+    const y = Resampler.convert(sine(1000, 1, 22050), 22050, 11025);
+    expect(y.length).toBe(11025);
+    const ref = sine(1000, 1, 11025);
+    let err = 0;
+    for (let i = 200; i < y.length - 200; i++) err = Math.max(err, Math.abs(y[i] - ref[i]));
+    expect(err).toBeLessThan(0.01);
+  });
+
+  it('attenuates a tone above the new Nyquist frequency by more than 50 dB', () => {
+    const y = Resampler.convert(sine(7000, 1, 22050), 22050, 11025);
+    expect(20 * Math.log10(rms(y.subarray(200, -200)) / Math.SQRT1_2)).toBeLessThan(-50);
+  });
+
+  it('gives the same output however the input is chunked', () => {
+    const x = synthMusic(3, 2, 44100, 2);
+    const whole = Resampler.convert(x, 44100, 11025);
+    const r = new Resampler(44100, 11025, { maxChunk: 1000 });
+    const out = new Float32Array(r.maxOutput(1000));
+    const pieces: number[] = [];
+    for (let o = 0, step = 1; o < x.length; o += step, step = (step * 7 + 3) % 997 + 1) {
+      const n = r.process(x.subarray(o, Math.min(x.length, o + step)), out);
+      for (let i = 0; i < n; i++) pieces.push(out[i]);
+    }
+    const n = Math.min(pieces.length, whole.length);
+    expect(n).toBeGreaterThan(whole.length - 40);
+    for (let i = 0; i < n; i++) expect(pieces[i]).toBeCloseTo(whole[i], 6);
+  });
+
+  it('refuses rates that are not positive and finite', () => {
+    expect(() => new Resampler(0, 11025)).toThrow(RangeError);
+    expect(() => new Resampler(44100, Number.NaN)).toThrow(RangeError);
+  });
+});
+
+describe('landmark hashes', () => {
+  it('packs and unpacks anchor frequency, frequency difference and time difference', () => {
+    for (const [f1, df, dt] of [[0, -60, 1], [348, 60, 48], [100, 0, 17]]) {
+      expect(unpackHash(packHash(f1, df, dt))).toEqual({ f1, df, dt });
+    }
+  });
+
+  it('rejects a configuration whose hop is larger than its frame', () => {
+    expect(() => validateConfig({ ...FINGERPRINT_PRESETS.default, hop: 2048 })).toThrow(/hop size 2048 is larger than frame size 1024/);
+    expect(() => new PeakPicker(kiss, { ...FINGERPRINT_PRESETS.default, maxDt: 64 })).toThrow(/maxDt/);
+  });
+
+  it('finds no landmarks in digital silence', () => {
+    expect(fingerprintSignal(kiss, FINGERPRINT_PRESETS.default, new Float32Array(RATE * 5), RATE).hashes.length).toBe(0);
+  });
+
+  it('produces landmarks at a steady density on music', () => {
+    expect(catalog.hashesPerSecond).toBeGreaterThan(30);
+    expect(catalog.hashesPerSecond).toBeLessThan(400);
+  });
+
+  it('finds the same hashes after a 20 dB gain change', () => {
+    const x = catalog.tracks[0].subarray(0, RATE * 10);
+    const a = fingerprintSignal(kiss, FINGERPRINT_PRESETS.default, x, RATE);
+    const b = fingerprintSignal(kiss, FINGERPRINT_PRESETS.default, gain(x, -20), RATE);
+    const set = new Set(Array.from(a.hashes, (h, i) => h * 4096 + a.times[i]));
+    const shared = Array.from(b.hashes, (h, i) => h * 4096 + b.times[i]).filter((k) => set.has(k)).length;
+    expect(shared / a.hashes.length).toBeGreaterThan(0.95);
+  });
+});
+
+describe('identification of excerpts', () => {
+  const cases: Array<[string, (x: Float32Array) => Float32Array]> = [
+    ['a clean excerpt', (x) => x],
+    ['an excerpt with white noise at 5 dB SNR', (x) => addNoise(x, 5, 11)],
+    ['an excerpt with white noise at 0 dB SNR', (x) => addNoise(x, 0, 12)],
+    ['an excerpt 20 dB quieter', (x) => gain(x, -20)],
+    ['a telephone-band excerpt (300–3400 Hz)', (x) => telephone(x, RATE)],
+    ['an excerpt played 3% fast', (x) => changeSpeed(x, RATE, 1.03)],
+    ['an excerpt played 3% slow', (x) => changeSpeed(x, RATE, 0.97)],
+  ];
+  for (const [name, degrade] of cases) {
+    it(`identifies the right track and offset from ${name}`, async () => {
+      for (const t of [2, 5]) {
+        const start = 7.5 + t;
+        const { matches } = await streamQuery(kiss, catalog.index, degrade(excerpt(catalog.tracks[t], start, 10)));
+        expect(matches.length).toBeGreaterThanOrEqual(1);
+        expect(matches[0].track).toBe(t + 1);
+        expect(Math.abs(matches[0].offsetS - start)).toBeLessThan(0.06);
+        expect(matches[0].confidence).toBeGreaterThan(0);
+        expect(matches[0].audioS).toBeLessThanOrEqual(6);
+      }
+    });
+  }
+
+  it('reports the speed of an excerpt played 3% fast', async () => {
+    const { matches } = await streamQuery(kiss, catalog.index, changeSpeed(excerpt(catalog.tracks[1], 12, 8), RATE, 1.03));
+    expect(matches[0].track).toBe(2);
+    expect(matches[0].speed).toBeCloseTo(1.03, 3);
+  });
+
+  it('identifies a clean excerpt within two seconds of audio', async () => {
+    const { matches } = await streamQuery(kiss, catalog.index, excerpt(catalog.tracks[3], 20, 10));
+    expect(matches[0].audioS).toBeLessThanOrEqual(2);
+  });
+
+  it('identifies an excerpt at 44.1 kHz against a catalog built at 22.05 kHz', async () => {
+    const q = Resampler.convert(excerpt(catalog.tracks[4], 5, 8), RATE, 44100);
+    const { matches } = await streamQuery(kiss, catalog.index, q, 44100);
+    expect(matches[0].track).toBe(5);
+    expect(Math.abs(matches[0].offsetS - 5)).toBeLessThan(0.06);
+  });
+
+  it.runIf(hasFfmpeg())('identifies an excerpt coded as 32 kbit/s MP3', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-mp3-'));
+    writeFileSync(join(dir, 'in.wav'), encodeWav(excerpt(catalog.tracks[6], 9, 10), RATE));
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-i', join(dir, 'in.wav'), '-b:a', '32k', join(dir, 'q.mp3')]);
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-i', join(dir, 'q.mp3'), '-ar', String(RATE), '-ac', '1', join(dir, 'q.wav')]);
+    const q = decodeWav(readFileSync(join(dir, 'q.wav'))).samples;
+    const { matches } = await streamQuery(kiss, catalog.index, q);
+    expect(matches[0].track).toBe(7);
+    // MP3 encoders add a short delay at the start (~50 ms at most).
+    expect(Math.abs(matches[0].offsetS - 9)).toBeLessThan(0.1);
+  });
+
+  it('reports a second match when the stream changes track', async () => {
+    const a = excerpt(catalog.tracks[0], 10, 14);
+    const b = excerpt(catalog.tracks[7], 3, 20);
+    const q = new Float32Array(a.length + b.length);
+    q.set(a);
+    q.set(b, a.length);
+    const { matches } = await streamQuery(kiss, catalog.index, q);
+    expect(matches.map((m) => m.track)).toEqual([1, 8]);
+    // The second track starts 14 s into the stream, 3 s into track 8: the stream's origin maps to −11 s.
+    expect(Math.abs(matches[1].offsetS - (3 - 14))).toBeLessThan(0.06);
+  });
+});
+
+describe('no match without the catalog audio', () => {
+  it('reports nothing for digital silence', async () => {
+    expect((await streamQuery(kiss, catalog.index, new Float32Array(RATE * 10))).matches).toEqual([]);
+  });
+
+  it('reports nothing for white noise', async () => {
+    expect((await streamQuery(kiss, catalog.index, noise(10, RATE, 0.2, 5))).matches).toEqual([]);
+  });
+
+  it('reports nothing for music that is not in the catalog', async () => {
+    for (const seed of [900, 901, 902, 903]) {
+      expect((await streamQuery(kiss, catalog.index, synthMusic(seed, 10, RATE, 3))).matches).toEqual([]);
+    }
+  });
+
+  it('stops matching a track once it is removed from the index', async () => {
+    const index = new MemoryIndex();
+    const x = catalog.tracks[2];
+    const fp = fingerprintSignal(kiss, FINGERPRINT_PRESETS.default, x, RATE);
+    index.add(3, fp.hashes, fp.times);
+    expect((await streamQuery(kiss, index, excerpt(x, 5, 6))).matches[0]?.track).toBe(3);
+    index.remove(3);
+    expect(index.size).toBe(0);
+    expect((await streamQuery(kiss, index, excerpt(x, 5, 6))).matches).toEqual([]);
+  });
+});
+
+describe('OffsetVoter', () => {
+  it('forgets votes older than its window', () => {
+    const v = new OffsetVoter({ ...MATCH_PRESETS.default, windowS: 5 });
+    const batch = { count: 20, hashes: new Uint32Array(20).map((_, i) => i + 1), times: new Int32Array(20).map((_, i) => i), speeds: new Uint8Array(20) };
+    const rows = { hashes: Array.from(batch.hashes), tracks: new Array(20).fill(9), times: Array.from(batch.times, (t) => t + 100) };
+    v.vote(batch, rows, 1);
+    expect(v.decide()).toMatchObject({ track: 9, offsetFrames: 100, votes: 20 });
+    v.expire(7);
+    expect(v.leader()).toBeNull();
+  });
+});

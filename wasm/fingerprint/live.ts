@@ -1,0 +1,105 @@
+// A live query: PCM chunks in, match decisions out. Glue between the
+// fingerprinter (what the stream sounds like), a catalog lookup (who else
+// sounds like that, supplied by the caller: shards in the Durable Object, a
+// MemoryIndex in tests and the benchmark) and the offset voter.
+import type { KissFFT } from '../kissfft.ts';
+import { frameSeconds, type FingerprintConfig, type MatchConfig } from './config.ts';
+import { OffsetVoter, type Candidate, type IndexRows } from './matcher.ts';
+import { StreamFingerprinter } from './stream.ts';
+
+export type Lookup = (hashes: Uint32Array) => Promise<IndexRows> | IndexRows;
+
+export interface LiveMatch {
+  track: number;
+  /** Position in the track of the stream's first sample, seconds. */
+  offsetS: number;
+  /** Playback speed relative to the catalog recording (1 = as recorded). */
+  speed: number;
+  votes: number;
+  confidence: number;
+  /** Seconds of stream audio consumed when the decision was made. */
+  audioS: number;
+}
+
+export interface PushResult {
+  /** A match newly reported by this push (first match, or a different track). */
+  match: LiveMatch | null;
+  landmarks: number;
+  votes: number;
+}
+
+export class LiveMatcher {
+  readonly fingerprinter: StreamFingerprinter;
+  readonly voter: OffsetVoter;
+  private readonly lookup: Lookup;
+  private readonly frameS: number;
+  private busy = false;
+  /** The match most recently reported. */
+  current: LiveMatch | null = null;
+  landmarks = 0;
+  lookups = 0;
+
+  constructor(kiss: KissFFT, fp: FingerprintConfig, match: MatchConfig, inputRate: number, lookup: Lookup, maxChunk = 16384) {
+    this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk });
+    this.voter = new OffsetVoter(match);
+    this.lookup = lookup;
+    this.frameS = frameSeconds(fp);
+  }
+
+  get audioS(): number {
+    return this.fingerprinter.audioS;
+  }
+
+  /** Consumes one chunk. Calls must not overlap: the landmark batch is reused. */
+  async push(samples: Float32Array): Promise<PushResult> {
+    if (this.busy) throw new Error('LiveMatcher.push called while a previous push is still running');
+    this.busy = true;
+    try {
+      const batch = this.fingerprinter.push(samples);
+      const audioS = this.fingerprinter.audioS;
+      let votes = 0;
+      if (batch.count > 0) {
+        this.landmarks += batch.count;
+        const unique = new Set<number>();
+        for (let i = 0; i < batch.count; i++) unique.add(batch.hashes[i]);
+        this.lookups += unique.size;
+        const rows = await this.lookup(Uint32Array.from(unique));
+        votes = this.voter.vote(batch, rows, audioS);
+      } else {
+        this.voter.expire(audioS);
+      }
+      return { match: this.report(this.voter.decide(), audioS), landmarks: batch.count, votes };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private report(c: Candidate | null, audioS: number): LiveMatch | null {
+    if (!c) return null;
+    const speed = this.fingerprinter.speeds[c.speedIndex];
+    if (this.current && this.current.track === c.track) {
+      // Same track: refresh what we know without announcing it again.
+      this.current = { ...this.current, votes: c.votes, confidence: Math.max(this.current.confidence, c.confidence) };
+      return null;
+    }
+    this.current = {
+      track: c.track,
+      offsetS: Math.round(c.offsetFrames * this.frameS * 1000) / 1000,
+      speed,
+      votes: c.votes,
+      confidence: c.confidence,
+      audioS: Math.round(audioS * 1000) / 1000,
+    };
+    return this.current;
+  }
+
+  /** Forgets a track (deleted from the catalog) so it cannot be reported again from old votes. */
+  resetVotes(): void {
+    this.voter.reset();
+    this.current = null;
+  }
+
+  dispose(): void {
+    this.fingerprinter.dispose();
+  }
+}

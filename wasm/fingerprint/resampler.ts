@@ -1,0 +1,166 @@
+// A streaming resampler for any rate ratio: band-limited interpolation with a
+// Kaiser-windowed sinc (Smith & Gossett 1984, "A flexible sampling-rate
+// conversion method"), tabulated once as a bank of polyphase filters (the
+// nearest of PHASES sub-sample positions is used, a timing error below
+// 1/(2·PHASES) of a sample). Output sample n sits exactly at input time
+// n / ratio, so timing never drifts however the input is chunked; integer
+// ratios such as 22050 → 11025 always hit phase 0 and are exact.
+
+export interface ResamplerOptions {
+  /** Zero crossings of the sinc on each side; more is sharper and slower. */
+  zeroCrossings?: number;
+  /** Passband edge as a fraction of the lower Nyquist frequency. */
+  rolloff?: number;
+  /** Kaiser window beta (stopband attenuation ~ 8.7·beta dB for large beta). */
+  beta?: number;
+  /** Largest input chunk `process` accepts. */
+  maxChunk?: number;
+}
+
+const PHASES = 256;
+
+function besselI0(x: number): number {
+  let sum = 1;
+  let term = 1;
+  const q = (x * x) / 4;
+  for (let k = 1; k < 50; k++) {
+    term *= q / (k * k);
+    sum += term;
+    if (term < sum * 1e-12) break;
+  }
+  return sum;
+}
+
+export class Resampler {
+  readonly inputRate: number;
+  readonly outputRate: number;
+  readonly ratio: number;
+  readonly maxChunk: number;
+  private readonly passthrough: boolean;
+  /** Kernel half-length in input samples. */
+  private readonly halfLen: number;
+  /** Taps each side of the centre sample. */
+  private readonly taps: number;
+  /** PHASES+1 filters of 2·taps+1 coefficients: filter p is the kernel shifted by p/PHASES. */
+  private readonly bank: Float32Array;
+  private readonly buf: Float32Array;
+  /** Absolute input index of buf[0], and how many samples buf holds. */
+  private base: number;
+  private filled = 0;
+  /** Index of the next output sample. */
+  private produced = 0;
+
+  constructor(inputRate: number, outputRate: number, opts: ResamplerOptions = {}) {
+    if (!(inputRate > 0) || !(outputRate > 0) || !Number.isFinite(inputRate) || !Number.isFinite(outputRate)) {
+      throw new RangeError(`sample rates must be positive and finite, got ${inputRate} → ${outputRate}`);
+    }
+    this.inputRate = inputRate;
+    this.outputRate = outputRate;
+    this.ratio = outputRate / inputRate;
+    this.maxChunk = opts.maxChunk ?? 65536;
+    this.passthrough = inputRate === outputRate;
+    const zc = opts.zeroCrossings ?? 8;
+    const rolloff = opts.rolloff ?? 0.92;
+    const beta = opts.beta ?? 8;
+    // Cutoff in cycles per input sample: below the lower of the two Nyquists.
+    const fc = 0.5 * Math.min(1, this.ratio) * rolloff;
+    this.halfLen = zc / (2 * fc);
+    this.taps = Math.ceil(this.halfLen);
+    const len = 2 * this.taps + 1;
+    this.bank = new Float32Array((PHASES + 1) * len);
+    const i0b = besselI0(beta);
+    for (let p = 0; p <= PHASES; p++) {
+      const frac = p / PHASES;
+      for (let j = -this.taps; j <= this.taps; j++) {
+        const d = j - frac; // input samples from the output instant
+        const u = Math.abs(d) / this.halfLen;
+        const w = u >= 1 ? 0 : besselI0(beta * Math.sqrt(1 - u * u)) / i0b;
+        const x = 2 * fc * d;
+        const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
+        this.bank[p * len + j + this.taps] = 2 * fc * sinc * w;
+      }
+    }
+    const span = this.taps + 2;
+    this.buf = new Float32Array(2 * span + this.maxChunk + 8);
+    // Samples before the stream starts are silence, so the first outputs need no special case.
+    this.base = -span;
+    this.filled = span;
+  }
+
+  /** The most outputs one call can produce for `inputLength` inputs. */
+  maxOutput(inputLength: number): number {
+    return Math.ceil(inputLength * this.ratio) + 2;
+  }
+
+  /**
+   * Consumes `input` and writes as many outputs as the samples seen so far
+   * determine into `output` (which must hold `maxOutput(input.length)`).
+   * Returns the number written.
+   */
+  process(input: Float32Array, output: Float32Array): number {
+    if (input.length > this.maxChunk) throw new RangeError(`chunk of ${input.length} samples exceeds maxChunk ${this.maxChunk}`);
+    if (this.passthrough) {
+      output.set(input);
+      return input.length;
+    }
+    if (output.length < this.maxOutput(input.length)) throw new RangeError('output buffer too small');
+    this.buf.set(input, this.filled);
+    this.filled += input.length;
+    const lastIn = this.base + this.filled - 1; // newest absolute input index
+    const bank = this.bank;
+    const taps = this.taps;
+    const len = 2 * taps + 1;
+    const buf = this.buf;
+    const base = this.base;
+    let n = 0;
+    for (;;) {
+      const t = this.produced / this.ratio; // input time of this output
+      let k0 = Math.floor(t);
+      let p = Math.round((t - k0) * PHASES);
+      if (p === PHASES) {
+        k0++;
+        p = 0;
+      }
+      if (k0 + taps > lastIn) break;
+      const f = p * len;
+      const s0 = k0 - taps - base;
+      let acc = 0;
+      for (let j = 0; j < len; j++) acc += buf[s0 + j] * bank[f + j];
+      output[n++] = acc;
+      this.produced++;
+    }
+    // Keep only the history the next output still needs.
+    const keepFrom = Math.floor(this.produced / this.ratio) - this.taps - 1;
+    const drop = keepFrom - base;
+    if (drop > 0) {
+      buf.copyWithin(0, drop, this.filled);
+      this.filled -= drop;
+      this.base += drop;
+    }
+    return n;
+  }
+
+  /** Resamples a whole signal at once (ingestion, tests). */
+  static convert(input: Float32Array, inputRate: number, outputRate: number, opts: ResamplerOptions = {}): Float32Array {
+    if (inputRate === outputRate) return input.slice();
+    const chunk = 16384;
+    const r = new Resampler(inputRate, outputRate, { ...opts, maxChunk: chunk });
+    const out = new Float32Array(r.maxOutput(input.length) + r.maxOutput(chunk) + Math.ceil(r.taps * r.ratio) + 4);
+    const tmp = new Float32Array(r.maxOutput(chunk));
+    let n = 0;
+    for (let i = 0; i < input.length; i += chunk) {
+      const got = r.process(input.subarray(i, Math.min(input.length, i + chunk)), tmp);
+      out.set(tmp.subarray(0, got), n);
+      n += got;
+    }
+    // Flush the kernel's look-ahead with silence so the tail is not lost.
+    const want = Math.floor(input.length * r.ratio);
+    const zeros = new Float32Array(Math.min(chunk, r.taps + 2));
+    while (n < want) {
+      const got = r.process(zeros, tmp);
+      out.set(tmp.subarray(0, Math.min(got, want - n)), n);
+      n += Math.min(got, want - n);
+    }
+    return out.subarray(0, want);
+  }
+}
