@@ -3,6 +3,9 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppEnv } from './env.ts';
 import { rooms } from './routes/rooms.ts';
 import { jobs } from './routes/jobs.ts';
+import { catalog } from './routes/catalog.ts';
+import { match } from './routes/match.ts';
+import { monitoring } from './routes/monitoring.ts';
 import { RoomtoneError } from '../protocol/index.ts';
 
 export const app = new Hono<AppEnv>();
@@ -10,6 +13,9 @@ export const app = new Hono<AppEnv>();
 app.get('/api/v1/health', (c) => c.json({ ok: true, server_ms: Date.now() }));
 app.route('/api/v1/rooms', rooms);
 app.route('/api/v1/jobs', jobs);
+app.route('/api/v1/catalog', catalog);
+app.route('/api/v1/match', match);
+app.route('/api/v1/monitoring', monitoring);
 
 // The room page is one HTML file for every code: the page reads the code from its URL.
 app.get('/r/:code', async (c) => {

@@ -1,11 +1,17 @@
 import type { TransportSession } from '../durable/transport-session.ts';
 import type { ClientLimiter } from '../durable/client-limiter.ts';
 import type { Job } from '../durable/job.ts';
+import type { CatalogShard } from '../durable/catalog-shard.ts';
+import type { MatchStream } from '../durable/match-stream.ts';
+import type { LiveStreamRegistry } from '../durable/live-stream-registry.ts';
 
 export interface Env {
   TRANSPORT: DurableObjectNamespace<TransportSession>;
   LIMITER: DurableObjectNamespace<ClientLimiter>;
   JOBS: DurableObjectNamespace<Job>;
+  CATALOG: DurableObjectNamespace<CatalogShard>;
+  MATCH: DurableObjectNamespace<MatchStream>;
+  LIVE_STREAMS: DurableObjectNamespace<LiveStreamRegistry>;
   ASSETS?: Fetcher;
   /** Secret: catalog writes, monitoring, force-disconnect. `.dev.vars` locally. */
   ADMIN_TOKEN?: string;
@@ -17,6 +23,8 @@ export interface Env {
   JOB_RETENTION_S?: string;
   JOBS_PER_MIN?: string;
   JOB_STREAMS_PER_MIN?: string;
+  /** Number of fingerprint catalog shards (CatalogShard objects). */
+  CATALOG_SHARDS?: string;
 }
 
 export type AppEnv = { Bindings: Env };

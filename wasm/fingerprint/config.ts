@@ -81,3 +81,13 @@ export const MATCH_PRESETS = {
 export function frameSeconds(cfg: FingerprintConfig): number {
   return cfg.hop / cfg.sampleRate;
 }
+
+/**
+ * Names the hash layout and the `default` preset's statistics. Fingerprints
+ * uploaded by a client must carry it: hashes from another version would sit
+ * in the catalog and never match.
+ */
+export const FINGERPRINT_VERSION = 'landmark-pairs-v1';
+
+/** Bits of a landmark hash: 9 of anchor frequency, 7 of frequency difference, 6 of time difference. */
+export const HASH_BITS = 22;

@@ -20,8 +20,7 @@
 import type { KissFFT } from '../kissfft.ts';
 import { RealFFT } from '../fft.ts';
 import type { FingerprintConfig } from './config.ts';
-
-export const HASH_BITS = 22;
+export { HASH_BITS } from './config.ts';
 
 const DB_PER_NEPER = 10 / Math.LN10;
 

@@ -52,8 +52,11 @@ export class StreamFingerprinter {
     this.picker = new PeakPicker(kiss, cfg);
     this.pairers = this.speeds.map((s) => new PeakPairer(cfg, s));
     this.hop = new Float32Array(cfg.hop);
+    // Every landmark spends one unit of an anchor's fan-out, and the anchors a
+    // push can spend are those alive when it starts plus the peaks it finds.
     const hopsPerPush = Math.ceil(this.decimated.length / cfg.hop) + 1;
-    const cap = this.pairers.length * hopsPerPush * this.pairers[0].hashes.length;
+    const anchors = cfg.maxPeaksPerFrame * (cfg.maxDt + 1) + hopsPerPush * cfg.maxPeaksPerFrame;
+    const cap = this.pairers.length * anchors * cfg.fanOut;
     this.batch = { count: 0, hashes: new Uint32Array(cap), times: new Int32Array(cap), speeds: new Uint8Array(cap) };
   }
 

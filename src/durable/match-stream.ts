@@ -1,0 +1,369 @@
+import { DurableObject } from 'cloudflare:workers';
+import type { Env } from '../worker/env.ts';
+import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
+import { FINGERPRINT_PRESETS, LiveMatcher, MATCH_PRESETS, type IndexRows, type LiveMatch } from '../../wasm/fingerprint/index.ts';
+import { lookupCatalog, registry } from '../lib/catalog.ts';
+import {
+  CLIENT_ID_PATTERN,
+  MATCH_CLIENT_TYPES,
+  MATCH_CLOSE,
+  MAX_MATCH_FRAME_BYTES,
+  MAX_MATCH_TEXT_BYTES,
+  MatchClientMessage,
+  describeIssues,
+  type ErrorCode,
+  type LiveStreamDetail,
+  type LiveStreamSummary,
+  type MatchData,
+  type MatchFormat,
+  type MatchServerMessage,
+  type MatchStatusData,
+  type Track,
+} from '../protocol/index.ts';
+
+/** Per-socket state that survives hibernation: the declared format only. */
+interface StreamAttachment {
+  client_id: string;
+  connected_ms: number;
+  sample_rate: number | null;
+  format: MatchFormat | null;
+}
+
+/** Per-socket state in memory: the matcher and its buffers (rebuilt from the attachment after hibernation). */
+interface Live {
+  matcher: LiveMatcher;
+  queue: Promise<void>;
+  queuedS: number;
+  lastStatusS: number;
+  lastRegistryS: number;
+  match: MatchData | null;
+  matchesReported: number;
+}
+
+const STATUS_EVERY_S = 2;
+/** Audio waiting to be matched may not exceed this; a faster sender gets frames dropped with an error. */
+const MAX_QUEUED_S = 30;
+const MAX_ERRORS = 20;
+const TRACK_CACHE_MS = 5_000;
+
+/**
+ * One live identification stream (`WS /api/v1/match/:client_id`): PCM in,
+ * match decisions out. The catalog is looked up chunk by chunk across the
+ * shards; only tracks the registry calls ready are ever reported.
+ */
+export class MatchStream extends DurableObject<Env> {
+  private live = new Map<WebSocket, Live>();
+  private errors = new WeakMap<WebSocket, number>();
+  private trackCache = new Map<number, { track: Track | null; at: number }>();
+
+  // ---- RPC from the worker (monitoring) ----
+
+  async describe(): Promise<LiveStreamDetail | null> {
+    const ws = this.ctx.getWebSockets()[0];
+    if (!ws) return null;
+    const a = this.attachment(ws);
+    const live = this.live.get(ws);
+    return {
+      ...this.summary(a, live),
+      landmarks: live?.matcher.landmarks ?? 0,
+      lookups: live?.matcher.lookups ?? 0,
+      matches_reported: live?.matchesReported ?? 0,
+      errors_sent: this.errors.get(ws) ?? 0,
+      queued_s: Math.round((live?.queuedS ?? 0) * 1000) / 1000,
+    };
+  }
+
+  /** Closes the stream (admin); false when nothing was connected. */
+  async disconnect(): Promise<boolean> {
+    const sockets = this.ctx.getWebSockets();
+    for (const ws of sockets) {
+      this.sendError(ws, 'gone', 'disconnected by an administrator');
+      ws.close(MATCH_CLOSE.disconnected, 'disconnected by an administrator');
+      await this.onClose(ws);
+    }
+    return sockets.length > 0;
+  }
+
+  // ---- entry points: thin, then a named hook ----
+
+  async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
+      return Response.json({ error: { code: 'bad_request', message: 'expected a WebSocket upgrade' } }, { status: 426 });
+    }
+    const clientId = decodeURIComponent(new URL(request.url).pathname.split('/').pop() ?? '');
+    if (!CLIENT_ID_PATTERN.test(clientId)) {
+      return Response.json({ error: { code: 'bad_request', message: 'client ids are 1-64 letters, digits, _ or -' } }, { status: 400 });
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    await this.onConnect(server, clientId);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (typeof message === 'string') await this.onText(ws, message);
+    else await this.onAudio(ws, message);
+  }
+
+  async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.onClose(ws);
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  async webSocketError(ws: WebSocket): Promise<void> {
+    await this.onClose(ws);
+  }
+
+  // ---- hooks ----
+
+  private async onConnect(ws: WebSocket, clientId: string): Promise<void> {
+    // One stream per client id: a new connection replaces the old one.
+    for (const old of this.ctx.getWebSockets()) {
+      this.sendError(old, 'conflict', 'another connection took over this client id');
+      old.close(MATCH_CLOSE.replaced, 'replaced by a new connection');
+      this.dropLive(old);
+    }
+    this.ctx.acceptWebSocket(ws);
+    const a: StreamAttachment = { client_id: clientId, connected_ms: Date.now(), sample_rate: null, format: null };
+    ws.serializeAttachment(a);
+    await this.publish(a, undefined);
+  }
+
+  private async onText(ws: WebSocket, text: string): Promise<void> {
+    if (text.length > MAX_MATCH_TEXT_BYTES) return this.sendError(ws, 'too_large', `text messages are limited to ${MAX_MATCH_TEXT_BYTES} bytes`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return this.sendError(ws, 'bad_json', 'message is not valid JSON');
+    }
+    const parsed = MatchClientMessage.safeParse(raw);
+    if (!parsed.success) {
+      const type = (raw as { type?: unknown } | null)?.type;
+      if (typeof type !== 'string' || !(MATCH_CLIENT_TYPES as readonly string[]).includes(type)) {
+        return this.sendError(ws, 'unknown_type', `unknown message type ${JSON.stringify(type ?? null).slice(0, 40)}; expected one of ${MATCH_CLIENT_TYPES.join(', ')}`);
+      }
+      return this.sendError(ws, 'bad_request', `invalid ${type}: ${describeIssues(parsed.error).join('; ')}`);
+    }
+    const msg = parsed.data;
+    const a = this.attachment(ws);
+    if (msg.type === 'hello') {
+      if (a.sample_rate !== null) return this.sendError(ws, 'invalid_state', 'hello was already sent; reconnect to change the format');
+      a.sample_rate = msg.sample_rate;
+      a.format = msg.format;
+      ws.serializeAttachment(a);
+      await this.liveFor(ws, a);
+      this.send(ws, { type: 'ready', data: { client_id: a.client_id, sample_rate: msg.sample_rate, format: msg.format } });
+      await this.publish(a, this.live.get(ws));
+      return;
+    }
+    // end: answer once everything sent before it has been matched.
+    const live = this.live.get(ws);
+    if (live) await live.queue;
+    this.send(ws, { type: 'ended', data: this.status(a, live) });
+  }
+
+  private async onAudio(ws: WebSocket, data: ArrayBuffer): Promise<void> {
+    const a = this.attachment(ws);
+    if (a.sample_rate === null || a.format === null) return this.sendError(ws, 'invalid_state', 'send a hello with sample_rate and format before audio');
+    if (data.byteLength > MAX_MATCH_FRAME_BYTES) return this.sendError(ws, 'too_large', `audio frames are limited to ${MAX_MATCH_FRAME_BYTES} bytes`);
+    const width = a.format === 'f32' ? 4 : 2;
+    if (data.byteLength === 0 || data.byteLength % width !== 0) {
+      return this.sendError(ws, 'bad_request', `an ${a.format} frame must be a whole, non-zero number of ${width}-byte samples`);
+    }
+    const samples = decodePcm(data, a.format);
+    if (!samples) return this.sendError(ws, 'bad_request', 'the frame holds samples that are not finite numbers');
+    const live = await this.liveFor(ws, a);
+    const seconds = samples.length / a.sample_rate;
+    if (live.queuedS + seconds > MAX_QUEUED_S) {
+      return this.sendError(ws, 'rate_limited', `more than ${MAX_QUEUED_S} s of audio waiting to be matched; frame dropped`);
+    }
+    live.queuedS += seconds;
+    const step = live.queue.then(() => this.match(ws, a, live, samples, seconds));
+    live.queue = step.catch(() => {});
+    await step;
+  }
+
+  private async match(ws: WebSocket, a: StreamAttachment, live: Live, samples: Float32Array, seconds: number): Promise<void> {
+    try {
+      const r = await live.matcher.push(samples);
+      if (r.match) await this.report(ws, a, live, r.match);
+    } catch (e) {
+      console.error('match failed', e instanceof Error ? e.message : 'unknown');
+      this.sendError(ws, 'internal', 'matching this frame failed; the stream goes on');
+    } finally {
+      live.queuedS = Math.max(0, live.queuedS - seconds);
+    }
+    const audioS = live.matcher.audioS;
+    if (audioS - live.lastStatusS >= STATUS_EVERY_S) {
+      live.lastStatusS = audioS;
+      this.send(ws, { type: 'status', data: this.status(a, live) });
+    }
+    if (audioS - live.lastRegistryS >= 10) {
+      live.lastRegistryS = audioS;
+      this.ctx.waitUntil(this.publish(a, live).catch(() => {}));
+    }
+  }
+
+  private async report(ws: WebSocket, a: StreamAttachment, live: Live, m: LiveMatch): Promise<void> {
+    const track = (await this.tracks([m.track])).get(m.track);
+    if (!track) return; // deleted between lookup and report
+    live.match = {
+      track_id: track.track_id,
+      title: track.title,
+      artist: track.artist,
+      offset_s: m.offsetS,
+      confidence: m.confidence,
+      audio_s: m.audioS,
+      speed: m.speed,
+    };
+    live.matchesReported++;
+    this.send(ws, { type: 'match', data: live.match });
+    this.ctx.waitUntil(this.publish(a, live).catch(() => {}));
+  }
+
+  private async onClose(ws: WebSocket): Promise<void> {
+    const a = this.attachment(ws);
+    this.dropLive(ws);
+    await this.env.LIVE_STREAMS.get(this.env.LIVE_STREAMS.idFromName('global'))
+      .remove(a.client_id, a.connected_ms)
+      .catch(() => {});
+  }
+
+  // ---- helpers ----
+
+  private async liveFor(ws: WebSocket, a: StreamAttachment): Promise<Live> {
+    let live = this.live.get(ws);
+    if (live) return live;
+    // First audio after hello, or after the object woke from hibernation: earlier evidence is gone.
+    const kiss = await loadKissFFT();
+    const again = this.live.get(ws);
+    if (again) return again;
+    live = {
+      matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h) => this.lookup(h), MAX_MATCH_FRAME_BYTES / 2),
+      queue: Promise.resolve(),
+      queuedS: 0,
+      lastStatusS: 0,
+      lastRegistryS: 0,
+      match: null,
+      matchesReported: 0,
+    };
+    this.live.set(ws, live);
+    return live;
+  }
+
+  private dropLive(ws: WebSocket): void {
+    const live = this.live.get(ws);
+    if (!live) return;
+    this.live.delete(ws);
+    // Let an in-flight chunk finish with the matcher before freeing its WASM buffers.
+    void live.queue.then(() => live.matcher.dispose());
+  }
+
+  /** Catalog rows of the hashes, restricted to tracks that are ready (not ingesting, not deleted). */
+  private async lookup(hashes: Uint32Array): Promise<IndexRows> {
+    const rows = await lookupCatalog(this.env, hashes);
+    const tracks = await this.tracks(rows.tracks);
+    const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
+    for (let i = 0; i < rows.hashes.length; i++) {
+      if (!tracks.has(rows.tracks[i])) continue;
+      out.hashes.push(rows.hashes[i]);
+      out.tracks.push(rows.tracks[i]);
+      out.times.push(rows.times[i]);
+    }
+    return out;
+  }
+
+  /** Ready tracks among `ids`, from a short-lived cache of the registry. */
+  private async tracks(ids: ArrayLike<number>): Promise<Map<number, Track>> {
+    const now = Date.now();
+    const missing = new Set<number>();
+    for (let i = 0; i < ids.length; i++) {
+      const c = this.trackCache.get(ids[i]);
+      if (!c || now - c.at > TRACK_CACHE_MS) missing.add(ids[i]);
+    }
+    if (missing.size) {
+      const found = await registry(this.env).readyTracks([...missing]);
+      for (const id of missing) this.trackCache.set(id, { track: null, at: now });
+      for (const t of found) this.trackCache.set(t.track_id, { track: t, at: now });
+    }
+    const out = new Map<number, Track>();
+    for (let i = 0; i < ids.length; i++) {
+      const t = this.trackCache.get(ids[i])?.track;
+      if (t) out.set(t.track_id, t);
+    }
+    return out;
+  }
+
+  private summary(a: StreamAttachment, live: Live | undefined): LiveStreamSummary {
+    return {
+      client_id: a.client_id,
+      connected_ms: a.connected_ms,
+      sample_rate: a.sample_rate,
+      format: a.format,
+      audio_s: Math.round((live?.matcher.audioS ?? 0) * 1000) / 1000,
+      match: live?.match ?? null,
+      updated_ms: Date.now(),
+    };
+  }
+
+  private status(a: StreamAttachment, live: Live | undefined): MatchStatusData {
+    return {
+      audio_s: Math.round((live?.matcher.audioS ?? 0) * 1000) / 1000,
+      state: a.sample_rate === null ? 'waiting_hello' : live?.match ? 'matched' : 'listening',
+      match: live?.match ?? null,
+      landmarks: live?.matcher.landmarks ?? 0,
+    };
+  }
+
+  private publish(a: StreamAttachment, live: Live | undefined): Promise<void> {
+    return this.env.LIVE_STREAMS.get(this.env.LIVE_STREAMS.idFromName('global')).upsert(this.summary(a, live));
+  }
+
+  private attachment(ws: WebSocket): StreamAttachment {
+    // Written only by this class, in onConnect and on hello.
+    return ws.deserializeAttachment() as StreamAttachment;
+  }
+
+  private send(ws: WebSocket, msg: MatchServerMessage): void {
+    try {
+      ws.send(JSON.stringify(msg));
+    } catch {
+      // the socket closed under us; webSocketClose cleans up
+    }
+  }
+
+  private sendError(ws: WebSocket, code: ErrorCode, message: string): void {
+    const n = (this.errors.get(ws) ?? 0) + 1;
+    this.errors.set(ws, n);
+    this.send(ws, { type: 'error', code, message });
+    if (n >= MAX_ERRORS && code !== 'gone' && code !== 'conflict') {
+      try {
+        ws.close(MATCH_CLOSE.misbehaving, 'too many bad frames');
+      } catch {
+        // already closed
+      }
+    }
+  }
+}
+
+/** Little-endian mono PCM to Float32; null when a float sample is NaN or infinite. */
+function decodePcm(data: ArrayBuffer, format: MatchFormat): Float32Array | null {
+  const view = new DataView(data);
+  if (format === 's16') {
+    const out = new Float32Array(data.byteLength / 2);
+    for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true) / 32768;
+    return out;
+  }
+  const out = new Float32Array(data.byteLength / 4);
+  for (let i = 0; i < out.length; i++) {
+    const v = view.getFloat32(4 * i, true);
+    if (!Number.isFinite(v)) return null;
+    out[i] = v;
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+// The live identification protocol of `WS /api/v1/match/:client_id` and the
+// monitoring documents of `/api/v1/monitoring/live-streams`.
+//
+// Client → server: one JSON `hello` declaring the audio format, then binary
+// frames of little-endian mono PCM in that format, and optionally `end` to
+// ask for a final report. Server → client: `ready`, `match` (whenever a track
+// is identified, and again when the stream changes to another track),
+// periodic `status`, `ended`, and `error` frames (the socket stays open).
+import { z } from 'zod';
+import type { ErrorCode } from './errors.ts';
+
+export const MATCH_FORMATS = ['f32', 's16'] as const;
+export type MatchFormat = (typeof MATCH_FORMATS)[number];
+export const MATCH_DEFAULT_RATE = 22050;
+export const MATCH_MIN_RATE = 8000;
+export const MATCH_MAX_RATE = 192000;
+/** A binary frame may carry at most this many bytes (about 1.5 s of 44.1 kHz f32). */
+export const MAX_MATCH_FRAME_BYTES = 256 * 1024;
+export const MAX_MATCH_TEXT_BYTES = 1024;
+/** Client ids name a stream: letters, digits, `_` and `-`. */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const MATCH_CLOSE = {
+  /** The admin disconnected the stream (monitoring DELETE). */
+  disconnected: 4000,
+  /** Another connection took over this client id. */
+  replaced: 4002,
+  /** Too many bad frames. */
+  misbehaving: 4003,
+} as const;
+
+export const MatchHello = z.object({
+  type: z.literal('hello'),
+  sample_rate: z.number().int().min(MATCH_MIN_RATE).max(MATCH_MAX_RATE).default(MATCH_DEFAULT_RATE),
+  format: z.enum(MATCH_FORMATS).default('f32'),
+  channels: z.literal(1).optional(),
+});
+export const MatchEnd = z.object({ type: z.literal('end') });
+export const MatchClientMessage = z.discriminatedUnion('type', [MatchHello, MatchEnd]);
+export type MatchClientMessage = z.infer<typeof MatchClientMessage>;
+export const MATCH_CLIENT_TYPES = ['hello', 'end'] as const;
+
+export interface MatchData {
+  track_id: number;
+  title: string;
+  artist: string | null;
+  /** Position in the track of the stream's first sample, seconds. */
+  offset_s: number;
+  /** 0..1 */
+  confidence: number;
+  /** Seconds of stream audio consumed when the decision was made. */
+  audio_s: number;
+  /** Playback speed relative to the catalog recording. */
+  speed: number;
+}
+
+export interface MatchStatusData {
+  audio_s: number;
+  state: 'waiting_hello' | 'listening' | 'matched';
+  match: MatchData | null;
+  landmarks: number;
+}
+
+export type MatchServerMessage =
+  | { type: 'ready'; data: { client_id: string; sample_rate: number; format: MatchFormat } }
+  | { type: 'match'; data: MatchData }
+  | { type: 'status'; data: MatchStatusData }
+  | { type: 'ended'; data: MatchStatusData }
+  | { type: 'error'; code: ErrorCode; message: string };
+
+export interface LiveStreamSummary {
+  client_id: string;
+  connected_ms: number;
+  sample_rate: number | null;
+  format: MatchFormat | null;
+  audio_s: number;
+  match: MatchData | null;
+  updated_ms: number;
+}
+
+export interface LiveStreamDetail extends LiveStreamSummary {
+  landmarks: number;
+  lookups: number;
+  matches_reported: number;
+  errors_sent: number;
+  queued_s: number;
+}

@@ -1,0 +1,147 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:test';
+import { api, sleep } from './helpers.ts';
+import { ADMIN, RATE, ingest, track, uploadWav } from './match-fixtures.ts';
+import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
+import { FINGERPRINT_PRESETS, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
+import { shardCount, shardStub } from '../../src/lib/catalog.ts';
+import { FINGERPRINT_VERSION, type IngestAccepted, type Track, type TrackList } from '../../src/protocol/index.ts';
+
+function postJson(body: unknown, headers: Record<string, string> = ADMIN): Promise<Response> {
+  return api('/api/v1/catalog/tracks?wait=1', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+async function errorCode(res: Response): Promise<string> {
+  return ((await res.json()) as { error: { code: string } }).error.code;
+}
+
+let first: IngestAccepted;
+
+beforeAll(async () => {
+  first = await ingest(track(1), 'First Light', 'The Testers');
+});
+
+describe('catalog ingestion', () => {
+  it('ingests a WAV body with its metadata and reports the finished track', () => {
+    expect(first.track).toMatchObject({ title: 'First Light', artist: 'The Testers', status: 'ready' });
+    expect(first.track.duration_s).toBeCloseTo(20, 1);
+    expect(first.track.fingerprints).toBeGreaterThan(20 * 30);
+    expect(first.job_id).toMatch(/^job_/);
+  });
+
+  it('spreads a track over every shard by hash prefix', async () => {
+    const counts = await Promise.all(Array.from({ length: shardCount(env) }, (_, i) => shardStub(env, i).landmarkCount()));
+    expect(counts.length).toBe(4);
+    for (const n of counts) expect(n).toBeGreaterThan(first.track.fingerprints / 8);
+  });
+
+  it('answers 202 with a job whose stream reports progress up to completion', async () => {
+    const res = await uploadWav(track(2, 12), 'Second Wind', { wait: false });
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as IngestAccepted;
+    expect(accepted.stream_url).toMatch(/^ws.*\/api\/v1\/jobs\/job_/);
+    let status: { state: string; progress: number } = { state: '', progress: 0 };
+    for (let i = 0; i < 100 && status.state !== 'completed'; i++) {
+      await sleep(50);
+      status = await (await api(`/api/v1/jobs/${accepted.job_id}`)).json();
+    }
+    expect(status.state).toBe('completed');
+    expect(status.progress).toBe(100);
+    const events = (await (await api(`/api/v1/jobs/${accepted.job_id}?after=0`)).json()) as { events: Array<{ type: string; stage?: string }> };
+    const stages = events.events.filter((e) => e.type === 'progress').map((e) => e.stage);
+    expect(stages).toContain('fingerprinting');
+    expect(stages).toContain('storing');
+    const t = (await (await api(`/api/v1/catalog/tracks/${accepted.track_id}`)).json()) as Track;
+    expect(t.status).toBe('ready');
+  });
+
+  it('ingests fingerprints computed by a client with the same code', async () => {
+    const x = track(3, 10);
+    const fp = fingerprintSignal(await loadKissFFT(), FINGERPRINT_PRESETS.default, x, RATE);
+    const res = await postJson({ title: 'Third Eye', duration_s: 10, fingerprint_version: FINGERPRINT_VERSION, hashes: Array.from(fp.hashes), times: Array.from(fp.times) });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as IngestAccepted;
+    expect(body.track).toMatchObject({ title: 'Third Eye', artist: null, status: 'ready', duration_s: 10 });
+    expect(body.track.fingerprints).toBe(new Set(Array.from(fp.hashes, (h, i) => `${h}:${fp.times[i]}`)).size);
+  });
+
+  it('lists tracks in id order with paging', async () => {
+    const all = (await (await api('/api/v1/catalog/tracks')).json()) as TrackList;
+    expect(all.tracks.length).toBeGreaterThanOrEqual(3);
+    const ids = all.tracks.map((t) => t.track_id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    const page = (await (await api('/api/v1/catalog/tracks?limit=1')).json()) as TrackList;
+    expect(page.tracks).toHaveLength(1);
+    expect(page.next_after).toBe(ids[0]);
+    const rest = (await (await api(`/api/v1/catalog/tracks?after=${page.next_after}`)).json()) as TrackList;
+    expect(rest.tracks[0].track_id).toBe(ids[1]);
+  });
+});
+
+describe('catalog deletion', () => {
+  it('removes a track and every one of its landmarks', async () => {
+    const t = await ingest(track(4, 8), 'Fourth Wall');
+    const res = await api(`/api/v1/catalog/tracks/${t.track_id}`, { method: 'DELETE', headers: ADMIN });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ deleted: true, track_id: t.track_id, fingerprints_removed: t.track.fingerprints });
+    expect((await api(`/api/v1/catalog/tracks/${t.track_id}`)).status).toBe(404);
+    const fp = fingerprintSignal(await loadKissFFT(), FINGERPRINT_PRESETS.default, track(4, 8), RATE);
+    for (let i = 0; i < shardCount(env); i++) {
+      const rows = await shardStub(env, i).lookup(Array.from(fp.hashes));
+      expect(rows.tracks.filter((id) => id === t.track_id)).toEqual([]);
+    }
+    const again = await api(`/api/v1/catalog/tracks/${t.track_id}`, { method: 'DELETE', headers: ADMIN });
+    expect(again.status).toBe(404);
+  });
+});
+
+describe('catalog errors', () => {
+  it('refuses writes without the admin token, or with a wrong one', async () => {
+    const none = await api('/api/v1/catalog/tracks?title=x', { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: new Uint8Array(100) });
+    expect(none.status).toBe(401);
+    const wrong = await api('/api/v1/catalog/tracks/1', { method: 'DELETE', headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    expect(await errorCode(wrong)).toBe('unauthorized');
+  });
+
+  it('refuses a body that is neither WAV nor JSON', async () => {
+    const res = await api('/api/v1/catalog/tracks?title=x', { method: 'POST', headers: { ...ADMIN, 'content-type': 'text/plain' }, body: 'hello' });
+    expect(res.status).toBe(415);
+  });
+
+  it('refuses a WAV upload without a title, an empty body and a body that is not WAV', async () => {
+    const noTitle = await api('/api/v1/catalog/tracks', { method: 'POST', headers: { ...ADMIN, 'content-type': 'audio/wav' }, body: new Uint8Array(64) });
+    expect(noTitle.status).toBe(400);
+    const empty = await api('/api/v1/catalog/tracks?title=x', { method: 'POST', headers: { ...ADMIN, 'content-type': 'audio/wav' } });
+    expect(empty.status).toBe(400);
+    const garbage = await api('/api/v1/catalog/tracks?title=x', { method: 'POST', headers: { ...ADMIN, 'content-type': 'audio/wav' }, body: new TextEncoder().encode('RIFF....not a wave file at all') });
+    expect(garbage.status).toBe(400);
+    expect(await errorCode(garbage)).toBe('bad_request');
+  });
+
+  it('refuses a WAV shorter than one second', async () => {
+    const res = await uploadWav(track(5, 0.5), 'Too Short');
+    expect(res.status).toBe(400);
+  });
+
+  it('refuses a body larger than the limit from its declared length', async () => {
+    const res = await api('/api/v1/catalog/tracks?title=x', { method: 'POST', headers: { ...ADMIN, 'content-type': 'audio/wav', 'content-length': String(200 * 1024 * 1024) }, body: new Uint8Array(10) });
+    expect(res.status).toBe(413);
+  });
+
+  it('refuses fingerprints of another version, of unequal lengths, or out of range', async () => {
+    const base = { title: 't', duration_s: 5, fingerprint_version: FINGERPRINT_VERSION, hashes: [1, 2], times: [0, 1] };
+    expect((await postJson({ ...base, fingerprint_version: 'v0' })).status).toBe(400);
+    expect((await postJson({ ...base, times: [0] })).status).toBe(400);
+    expect((await postJson({ ...base, hashes: [2 ** 22, 1] })).status).toBe(400);
+    expect((await postJson({ ...base, duration_s: -1 })).status).toBe(400);
+    const bad = await api('/api/v1/catalog/tracks', { method: 'POST', headers: { ...ADMIN, 'content-type': 'application/json' }, body: '{"title":' });
+    expect(await errorCode(bad)).toBe('bad_json');
+  });
+
+  it('answers 404 for malformed and unknown track ids', async () => {
+    expect((await api('/api/v1/catalog/tracks/abc')).status).toBe(404);
+    expect((await api('/api/v1/catalog/tracks/999999')).status).toBe(404);
+    expect((await api('/api/v1/catalog/tracks?limit=0')).status).toBe(400);
+  });
+});

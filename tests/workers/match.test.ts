@@ -1,0 +1,184 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, sleep } from './helpers.ts';
+import { ADMIN, RATE, ingest, openMatch, track, type MatchSocket } from './match-fixtures.ts';
+import { Resampler } from '../../wasm/fingerprint/resampler.ts';
+import { addNoise, synthMusic, telephone } from '../../wasm/fingerprint/test-signals.ts';
+import type { IngestAccepted, LiveStreamDetail, LiveStreamSummary } from '../../src/protocol/index.ts';
+
+const tracks: Float32Array[] = [];
+const ingested: IngestAccepted[] = [];
+
+beforeAll(async () => {
+  for (const [i, title] of ['Alpha', 'Bravo', 'Charlie'].entries()) {
+    tracks.push(track(200 + i, 24));
+    ingested.push(await ingest(tracks[i], title, 'Synth Ensemble'));
+  }
+});
+
+function excerpt(i: number, startS: number, seconds: number): Float32Array {
+  return tracks[i].slice(Math.round(startS * RATE), Math.round((startS + seconds) * RATE));
+}
+
+async function hello(s: MatchSocket, sample_rate = RATE, format: 'f32' | 's16' = 'f32') {
+  s.send({ type: 'hello', sample_rate, format });
+  return s.next('ready');
+}
+
+describe('live identification', () => {
+  it('identifies a clean excerpt with its track, offset and the audio it took', async () => {
+    const s = await openMatch('clean-1');
+    await hello(s);
+    s.sendAudio(excerpt(1, 6, 8));
+    const m = await s.next('match');
+    expect(m.data).toMatchObject({ track_id: ingested[1].track_id, title: 'Bravo', artist: 'Synth Ensemble', speed: 1 });
+    expect(Math.abs(m.data.offset_s - 6)).toBeLessThan(0.06);
+    expect(m.data.audio_s).toBeGreaterThan(0);
+    expect(m.data.audio_s).toBeLessThanOrEqual(3);
+    expect(m.data.confidence).toBeGreaterThan(0);
+    s.send({ type: 'end' });
+    const ended = await s.next('ended');
+    expect(ended.data.state).toBe('matched');
+    expect(ended.data.audio_s).toBeCloseTo(8, 1);
+    s.close();
+  });
+
+  it('identifies s16 audio at 44.1 kHz, noisy and band-limited', async () => {
+    const s = await openMatch('s16-1');
+    await hello(s, 44100, 's16');
+    const q = Resampler.convert(telephone(addNoise(excerpt(2, 9, 10), 5, 4), RATE), RATE, 44100);
+    s.sendAudio(q, 's16', 4410);
+    const m = await s.next('match');
+    expect(m.data.track_id).toBe(ingested[2].track_id);
+    expect(Math.abs(m.data.offset_s - 9)).toBeLessThan(0.06);
+    s.close();
+  });
+
+  it('sends status frames while listening and reports no match for music outside the catalog', async () => {
+    const s = await openMatch('negative-1');
+    await hello(s);
+    s.sendAudio(synthMusic(4242, 8, RATE, 3));
+    s.send({ type: 'end' });
+    const ended = await s.next('ended');
+    expect(ended.data).toMatchObject({ state: 'listening', match: null });
+    expect(s.messages.filter((m) => m.type === 'status').length).toBeGreaterThanOrEqual(3);
+    expect(s.messages.some((m) => m.type === 'match')).toBe(false);
+    s.close();
+  });
+
+  it('reports no match for silence', async () => {
+    const s = await openMatch('silence-1');
+    await hello(s);
+    s.sendAudio(new Float32Array(RATE * 5));
+    s.send({ type: 'end' });
+    expect((await s.next('ended')).data.match).toBeNull();
+    s.close();
+  });
+
+  it('reports a new match when the stream changes track', async () => {
+    const s = await openMatch('change-1');
+    await hello(s);
+    const q = new Float32Array(RATE * 26);
+    q.set(excerpt(0, 2, 13));
+    q.set(excerpt(2, 4, 13), RATE * 13);
+    s.sendAudio(q);
+    s.send({ type: 'end' });
+    await s.next('ended', 15000);
+    const matches = s.messages.filter((m) => m.type === 'match').map((m) => m.data.track_id);
+    expect(matches).toEqual([ingested[0].track_id, ingested[2].track_id]);
+    s.close();
+  });
+
+  it('stops identifying a track once it is deleted from the catalog', async () => {
+    const t = await ingest(track(300, 12), 'Delta');
+    const before = await openMatch('delete-1');
+    await hello(before);
+    before.sendAudio(track(300, 12).subarray(RATE * 2, RATE * 8));
+    expect((await before.next('match')).data.track_id).toBe(t.track_id);
+    before.close();
+    expect((await api(`/api/v1/catalog/tracks/${t.track_id}`, { method: 'DELETE', headers: ADMIN })).status).toBe(200);
+    const after = await openMatch('delete-2');
+    await hello(after);
+    after.sendAudio(track(300, 12).subarray(RATE * 2, RATE * 8));
+    after.send({ type: 'end' });
+    expect((await after.next('ended')).data.match).toBeNull();
+    after.close();
+  });
+});
+
+describe('match stream errors', () => {
+  it('answers every kind of bad input with a typed error and keeps the socket open', async () => {
+    const s = await openMatch('bad-input');
+    s.send(new Float32Array(100).buffer);
+    expect((await s.next('error')).code).toBe('invalid_state');
+    s.send('{not json');
+    expect((await s.next('error')).code).toBe('bad_json');
+    s.send({ type: 'dance' });
+    expect((await s.next('error')).code).toBe('unknown_type');
+    s.send({ type: 'hello', sample_rate: 100 });
+    expect((await s.next('error')).code).toBe('bad_request');
+    s.send({ type: 'hello', sample_rate: 22050, format: 'u8' });
+    expect((await s.next('error')).code).toBe('bad_request');
+    s.send('x'.repeat(5000));
+    expect((await s.next('error')).code).toBe('too_large');
+    await hello(s);
+    s.send({ type: 'hello', sample_rate: 22050 });
+    expect((await s.next('error')).code).toBe('invalid_state');
+    s.send(new Uint8Array(7).buffer);
+    expect((await s.next('error')).code).toBe('bad_request');
+    s.send(new Float32Array([0, Number.NaN, 0]).buffer);
+    expect((await s.next('error')).code).toBe('bad_request');
+    s.send(new Float32Array(70_000).buffer);
+    expect((await s.next('error')).code).toBe('too_large');
+    s.sendAudio(new Float32Array(2205));
+    s.send({ type: 'end' });
+    expect((await s.next('ended')).data.audio_s).toBeCloseTo(0.1, 3);
+    expect(s.closed).toBeNull();
+    s.close();
+  });
+
+  it('refuses malformed client ids and requests that are not upgrades', async () => {
+    expect((await api('/api/v1/match/not%20valid', { headers: { upgrade: 'websocket' } })).status).toBe(400);
+    expect((await api('/api/v1/match/fine-id')).status).toBe(426);
+  });
+
+  it('closes the previous connection when the same client id connects again', async () => {
+    const a = await openMatch('twice');
+    const b = await openMatch('twice');
+    expect((await a.closedWith()).code).toBe(4002);
+    await hello(b);
+    b.close();
+  });
+});
+
+describe('monitoring of live streams', () => {
+  it('lists live streams with their match, details one, and disconnects it', async () => {
+    const s = await openMatch('monitored');
+    await hello(s);
+    s.sendAudio(excerpt(0, 3, 6));
+    await s.next('match');
+    let listed: LiveStreamSummary | undefined;
+    for (let i = 0; i < 50 && !listed?.match; i++) {
+      const res = await api('/api/v1/monitoring/live-streams', { headers: ADMIN });
+      listed = ((await res.json()) as { streams: LiveStreamSummary[] }).streams.find((x) => x.client_id === 'monitored');
+      if (!listed?.match) await sleep(20);
+    }
+    expect(listed).toMatchObject({ client_id: 'monitored', sample_rate: RATE, format: 'f32' });
+    expect(listed!.match!.track_id).toBe(ingested[0].track_id);
+    const detail = (await (await api('/api/v1/monitoring/live-streams/monitored', { headers: ADMIN })).json()) as LiveStreamDetail;
+    expect(detail.audio_s).toBeGreaterThan(0);
+    expect(detail.landmarks).toBeGreaterThan(0);
+    expect(detail.matches_reported).toBe(1);
+    const del = await api('/api/v1/monitoring/live-streams/monitored', { method: 'DELETE', headers: ADMIN });
+    expect(del.status).toBe(200);
+    expect((await s.closedWith()).code).toBe(4000);
+    const after = (await (await api('/api/v1/monitoring/live-streams', { headers: ADMIN })).json()) as { streams: LiveStreamSummary[] };
+    expect(after.streams.some((x) => x.client_id === 'monitored')).toBe(false);
+    expect((await api('/api/v1/monitoring/live-streams/monitored', { headers: ADMIN })).status).toBe(404);
+  });
+
+  it('refuses monitoring without the admin token', async () => {
+    expect((await api('/api/v1/monitoring/live-streams')).status).toBe(401);
+    expect((await api('/api/v1/monitoring/live-streams/x', { method: 'DELETE', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await api('/api/v1/monitoring/live-streams/nobody', { method: 'DELETE', headers: ADMIN })).status).toBe(404);
+  });
+});
