@@ -203,13 +203,22 @@ export class Job extends DurableObject<Env> {
 
   private async onConnect(ws: WebSocket, after: number): Promise<void> {
     const job = this.job!;
-    if (after > job.seq) {
+    if (after > job.seq && !job.terminal) {
       // The client claims events this job never had: say so, then carry on live.
       this.send(ws, { type: 'error', code: 'bad_request', message: `after=${after} is beyond the job's last event (${job.seq})`, id: null });
     }
-    this.replay(ws, after);
+    if (job.terminal && after >= job.terminal.seq) {
+      // Every connection to an ended job ends with its terminal event, even
+      // one that had seen it: the final state, at once.
+      this.send(ws, job.terminal);
+    } else {
+      this.replay(ws, after);
+    }
     if (job.terminal) {
-      this.closeFinished(ws, job.terminal);
+      const terminal = job.terminal;
+      // Closed once the upgrade response is on its way: a socket closed before
+      // its 101 leaves the client with a 1006 instead of a clean close.
+      setTimeout(() => this.closeFinished(ws, terminal), 0);
       return;
     }
     await this.ensureHeartbeatAlarm(Date.now());

@@ -1,0 +1,216 @@
+// A TCP proxy on loopback that makes a network worse on purpose: one-way
+// delay and jitter per direction, random connection cuts, refused
+// connections and black holes. It forwards bytes, so HTTP, WebSocket and
+// anything else pass through unchanged. This machine has no `tc netem`;
+// benchmarks and tests put this between clients and the local server.
+//
+//   const proxy = await startProxy({ target: server.url, delayMs: 20, jitterMs: 5, cuts: { meanLifetimeMs: 800 } });
+//   new WebSocket(proxy.url.replace('http', 'ws') + '/api/v1/…');
+//   proxy.stats  // connections, cuts, bytes each way
+//   await proxy.close();
+
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export interface CutOptions {
+  /** Each connection is cut after a random lifetime, exponentially distributed with this mean. */
+  meanLifetimeMs: number;
+  /** No connection is cut sooner than this (it would never get a byte through). */
+  minLifetimeMs?: number;
+  /** Cut only connections that asked for a WebSocket upgrade (polls and other HTTP pass untouched). */
+  webSocketsOnly?: boolean;
+}
+
+export interface ProxyOptions {
+  /** Where to forward: `http://host:port`, `ws://host:port`, or `{ host, port }`. */
+  target: string | { host: string; port: number };
+  /** Port to listen on (0, the default, picks a free one). Always 127.0.0.1. */
+  port?: number;
+  /** One-way delay, the same both ways or per direction (`up` is client → server). */
+  delayMs?: number | { up: number; down: number };
+  /** Extra delay drawn uniformly from [0, jitterMs) per chunk; order is always kept. */
+  jitterMs?: number;
+  /** Random cuts; null or absent for none. Changeable later with `setCuts`. */
+  cuts?: CutOptions | null;
+  /** Seeded randomness for reproducible runs (default Math.random). */
+  random?: () => number;
+}
+
+export interface ProxyStats {
+  connections: number;
+  open: number;
+  cuts: number;
+  refused: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export interface Proxy {
+  /** `http://127.0.0.1:PORT`: replace the scheme for WebSocket URLs. */
+  url: string;
+  port: number;
+  readonly stats: ProxyStats;
+  setCuts(cuts: CutOptions | null): void;
+  setDelay(delayMs: number | { up: number; down: number }, jitterMs?: number): void;
+  /** Refuse new connections (accept and close at once) while true. */
+  refuse(on: boolean): void;
+  /** Stop forwarding without closing anything: a link that went dead silently. */
+  blackhole(on: boolean): void;
+  /** Cut every open connection now. */
+  cutAll(): void;
+  close(): Promise<void>;
+}
+
+/** A small seeded generator (mulberry32), for reproducible cut patterns. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function parseTarget(target: ProxyOptions['target']): { host: string; port: number } {
+  if (typeof target !== 'string') return target;
+  const u = new URL(target);
+  const port = u.port ? Number(u.port) : u.protocol === 'https:' || u.protocol === 'wss:' ? 443 : 80;
+  return { host: u.hostname, port };
+}
+
+/** Forwards chunks one way after a delay, never reordering them. */
+class DelayedPipe {
+  private lastDue = 0;
+  private readonly to: Socket;
+  private readonly delay: () => number;
+  private readonly count: (n: number) => void;
+  constructor(to: Socket, delay: () => number, count: (n: number) => void) {
+    this.to = to;
+    this.delay = delay;
+    this.count = count;
+  }
+  push(chunk: Buffer): void {
+    const d = this.delay();
+    if (d <= 0 && this.lastDue <= Date.now()) {
+      this.write(chunk);
+      return;
+    }
+    const due = Math.max(Date.now() + d, this.lastDue);
+    this.lastDue = due;
+    setTimeout(() => this.write(chunk), due - Date.now());
+  }
+  private write(chunk: Buffer): void {
+    if (this.to.destroyed) return;
+    this.count(chunk.length);
+    this.to.write(chunk);
+  }
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  const target = parseTarget(opts.target);
+  const random = opts.random ?? Math.random;
+  let delay = opts.delayMs ?? 0;
+  let jitter = opts.jitterMs ?? 0;
+  let cuts: CutOptions | null = opts.cuts ?? null;
+  let refusing = false;
+  let holing = false;
+  const stats: ProxyStats = { connections: 0, open: 0, cuts: 0, refused: 0, bytesUp: 0, bytesDown: 0 };
+  const live = new Set<{ cut: () => void; end: () => void; schedule: () => void; isWebSocket: boolean }>();
+
+  const oneWay = (dir: 'up' | 'down') => () => {
+    const base = typeof delay === 'number' ? delay : delay[dir];
+    return base + (jitter > 0 ? random() * jitter : 0);
+  };
+
+  const server: Server = createServer((client) => {
+    if (refusing) {
+      stats.refused++;
+      client.destroy();
+      return;
+    }
+    stats.connections++;
+    stats.open++;
+    client.setNoDelay(true);
+    const upstream = connect(target.port, target.host);
+    upstream.setNoDelay(true);
+    const up = new DelayedPipe(upstream, oneWay('up'), (n) => (stats.bytesUp += n));
+    const down = new DelayedPipe(client, oneWay('down'), (n) => (stats.bytesDown += n));
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let sniffed = false;
+    const conn = {
+      isWebSocket: false,
+      cut: () => {
+        if (client.destroyed && upstream.destroyed) return;
+        stats.cuts++;
+        end();
+      },
+      schedule: () => {
+        if (timer) clearTimeout(timer);
+        timer = null;
+        if (!cuts || (cuts.webSocketsOnly && !conn.isWebSocket)) return;
+        // Exponential lifetimes: cuts arrive as a Poisson process, like a flaky link.
+        const life = Math.max(cuts.minLifetimeMs ?? 50, -Math.log(1 - random()) * cuts.meanLifetimeMs);
+        timer = setTimeout(conn.cut, life);
+      },
+      end: () => end(),
+    };
+    const end = () => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      if (live.delete(conn)) stats.open--;
+      client.destroy();
+      upstream.destroy();
+    };
+    live.add(conn);
+    client.on('data', (chunk: Buffer) => {
+      if (!sniffed) {
+        sniffed = true;
+        conn.isWebSocket = /\r\nupgrade:\s*websocket/i.test(chunk.subarray(0, 4096).toString('latin1'));
+        conn.schedule();
+      }
+      if (!holing) up.push(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!holing) down.push(chunk);
+    });
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stats,
+    setCuts(next) {
+      cuts = next;
+      for (const c of live) c.schedule();
+    },
+    setDelay(next, nextJitter) {
+      delay = next;
+      if (nextJitter !== undefined) jitter = nextJitter;
+    },
+    refuse(on) {
+      refusing = on;
+    },
+    blackhole(on) {
+      holing = on;
+    },
+    cutAll() {
+      for (const c of [...live]) c.cut();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of [...live]) c.end();
+        server.close(() => resolve());
+      }),
+  };
+}
