@@ -1,0 +1,164 @@
+// The one spectrum pass per hop that pitch and onsets share (dynamics read
+// the same window in the time domain).
+//
+// The window (N samples, mean removed; the pipeline has already halved the
+// rate of 32–96 kHz input, see decimator.ts) is zero-padded to F = 2N and
+// transformed once. From that single spectrum come
+//  - the power spectrum behind the *linear* autocorrelation (no wrap-around:
+//    the padding leaves room for every lag), inverse-transformed at a
+//    decimated size A = F/d that keeps only the bins below ~5.5 kHz, which
+//    hold the harmonics pitch needs (and less of the noise) at half the
+//    inverse's cost;
+//  - the Hann-windowed N-point spectrum for onsets, for free: on the padded
+//    grid the Hann window of the first N samples is 0.5 - 0.5 cos(2π·2n/F), so
+//    X_hann[m] = 0.5 X[2m] - 0.25 (X[2m-2] + X[2m+2]) exactly.
+// Every buffer is allocated here; analyze() allocates nothing.
+import type { KissFFT } from '../kissfft.ts';
+import { RealFFT, RealIFFT } from '../fft.ts';
+
+/** Bandwidth kept for the autocorrelation: enough harmonics for any f0 up to ~2 kHz. */
+const ACF_MIN_BANDWIDTH_HZ = 5_000;
+
+export class SharedSpectrum {
+  readonly windowSize: number;
+  readonly fftSize: number;
+  /** Lag step of `acf`, in samples. */
+  readonly decimation: number;
+  /** Hann-windowed power spectrum, bins 0..N/2, scaled so a full-scale sine's peak bin is 1. */
+  readonly power: Float32Array;
+  /** Band-limited autocorrelation over r(0) at lags decimation·i, i = 0..N/decimation. */
+  readonly acf: Float32Array;
+  /** Prefix sums of x² (mean removed): cumEnergy[j] = Σ_{i<j} x_i². */
+  readonly cumEnergy: Float64Array;
+  /** Σ x² of the window, mean removed. */
+  energy = 0;
+  mean = 0;
+
+  private readonly fft: RealFFT;
+  private readonly ifft: RealIFFT;
+  private readonly lowPower: Float64Array;
+  private readonly powerScale: number;
+  private acfZero = 0;
+  private disposed = false;
+
+  /** The rate of the samples analysed (the pipeline's, after its decimation). */
+  readonly sampleRate: number;
+
+  constructor(kiss: KissFFT, windowSize: number, sampleRate: number) {
+    this.sampleRate = sampleRate;
+    if (!Number.isInteger(windowSize) || windowSize < 16 || (windowSize & (windowSize - 1)) !== 0) {
+      throw new RangeError(`window size must be a power of two >= 16, got ${windowSize}`);
+    }
+    this.windowSize = windowSize;
+    this.fftSize = 2 * windowSize;
+    let d = 1;
+    while (sampleRate / (2 * d) / 2 >= ACF_MIN_BANDWIDTH_HZ && d < 8 && windowSize / (2 * d) >= 64) d *= 2;
+    this.decimation = d;
+    this.fft = new RealFFT(kiss, this.fftSize);
+    try {
+      this.ifft = new RealIFFT(kiss, this.fftSize / d);
+    } catch (e) {
+      this.fft.dispose();
+      throw e;
+    }
+    this.fft.input.fill(0);
+    this.power = new Float32Array(windowSize / 2 + 1);
+    this.acf = new Float32Array(windowSize / d + 1);
+    this.cumEnergy = new Float64Array(windowSize + 1);
+    this.lowPower = new Float64Array(this.fftSize / d / 2 + 1);
+    this.powerScale = 1 / ((windowSize / 4) * (windowSize / 4));
+  }
+
+  analyze(window: Float32Array): void {
+    if (this.disposed) throw new Error('SharedSpectrum used after dispose()');
+    const n = this.windowSize;
+    if (window.length !== n) throw new RangeError(`expected a window of ${n} samples, got ${window.length}`);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += window[i];
+    const mean = sum / n;
+    this.mean = mean;
+    const input = this.fft.input;
+    const cum = this.cumEnergy;
+    let e = 0;
+    cum[0] = 0;
+    for (let i = 0; i < n; i++) {
+      const v = window[i] - mean;
+      input[i] = v;
+      e += v * v;
+      cum[i + 1] = e;
+    }
+    this.energy = e;
+    const X = this.fft.forward();
+
+    // Autocorrelation: |X|² below the kept bandwidth, inverse at the decimated size.
+    const low = this.lowPower;
+    const kMax = low.length - 1;
+    const S = this.ifft.spectrum;
+    for (let k = 0; k <= kMax; k++) {
+      const re = X[2 * k];
+      const im = X[2 * k + 1];
+      const p = re * re + im * im;
+      low[k] = p;
+      S[2 * k] = p;
+      S[2 * k + 1] = 0;
+    }
+    const r = this.ifft.inverse();
+    const r0 = r[0];
+    this.acfZero = r0;
+    const acf = this.acf;
+    if (r0 > 0) {
+      const inv = 1 / r0;
+      for (let i = 0; i < acf.length; i++) acf[i] = r[i] * inv;
+    } else acf.fill(0);
+
+    // Hann spectrum at the even bins of the padded grid.
+    const P = this.power;
+    const half = n / 2;
+    const scale = this.powerScale;
+    const last = this.fftSize / 2;
+    for (let m = 0; m <= half; m++) {
+      const k = 2 * m;
+      // X[-j] = conj(X[j]) and X[F/2 + j] = conj(X[F/2 - j]) for a real input.
+      const km = k - 2 < 0 ? 2 - k : k - 2;
+      const sm = k - 2 < 0 ? -1 : 1;
+      const kp = k + 2 > last ? 2 * last - (k + 2) : k + 2;
+      const sp = k + 2 > last ? -1 : 1;
+      const re = 0.5 * X[2 * k] - 0.25 * (X[2 * km] + X[2 * kp]);
+      const im = 0.5 * X[2 * k + 1] - 0.25 * (sm * X[2 * km + 1] + sp * X[2 * kp + 1]);
+      P[m] = (re * re + im * im) * scale;
+    }
+  }
+
+  /**
+   * r(τ)/r(0) of the band-limited signal at any (fractional) lag, evaluated
+   * from the power spectrum: exact where `acf` is sampled, and between its
+   * samples too (the Chebyshev recurrence runs cos(kθ) over the kept bins).
+   */
+  acfAt(tau: number): number {
+    const r0 = this.acfZero;
+    if (!(r0 > 0)) return 0;
+    const low = this.lowPower;
+    const K = low.length - 1;
+    const theta = (2 * Math.PI * tau) / this.fftSize;
+    const c1 = Math.cos(theta);
+    const twoC = 2 * c1;
+    let prev = 1;
+    let cur = c1;
+    let sum = low[0];
+    for (let k = 1; k < K; k++) {
+      sum += 2 * low[k] * cur;
+      const next = twoC * cur - prev;
+      prev = cur;
+      cur = next;
+    }
+    sum += low[K] * cur;
+    return sum / r0;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.fft.dispose();
+    this.ifft.dispose();
+  }
+}
