@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerRoom } from './commands/room.ts';
 import { registerWatch } from './commands/watch.ts';
+import { registerJob } from './commands/job.ts';
 import { CliError } from './cli-error.ts';
 
 const program = new Command('roomtone')
@@ -11,6 +12,7 @@ const program = new Command('roomtone')
 
 registerRoom(program);
 registerWatch(program);
+registerJob(program);
 
 try {
   await program.parseAsync(process.argv);
