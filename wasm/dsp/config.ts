@@ -92,7 +92,7 @@ const DEFAULT_ONSET: OnsetConfig = {
   lag: 1,
   medianS: 0.12,
   medianScale: 1,
-  delta: 0.35,
+  delta: 1.0,
   preMaxS: 0.03,
   minIntervalS: 0.05,
   silenceDb: -70,

@@ -48,13 +48,13 @@ export interface AnalysisFrame {
 export type FrameCallback = (frame: AnalysisFrame) => void;
 
 /**
- * Where within the detecting frame's window an onset is placed, as a
- * fraction of the hop after the frame centre: the flux of a log-compressed
- * Hann spectrum peaks when a new sound has just entered the window's right
- * half. Calibrated on click tracks and rendered notes (tests/workers and
- * wasm/dsp tests hold it to 20 ms).
+ * Where an onset is placed when the waveform does not show it more
+ * precisely, in hops after the centre of the frame whose flux peaked: the
+ * flux of a log-compressed spectrum peaks about one hop after a sound starts.
  */
-const ONSET_OFFSET_HOPS = 0.0;
+const ONSET_OFFSET_HOPS = -0.75;
+/** Hops of full-rate history kept before the analysis window, for placing onsets. */
+const HISTORY_HOPS = 2;
 
 export class AnalysisPipeline {
   readonly config: AnalysisConfig;
@@ -63,7 +63,11 @@ export class AnalysisPipeline {
   private readonly pitch: PitchTracker;
   private readonly onsets: OnsetDetector;
   private readonly dynamics: DynamicsMeter;
+  /** Full-rate samples: HISTORY_HOPS hops of history, then the analysis window. */
+  private readonly buffer: Float32Array;
   private readonly window: Float32Array;
+  private readonly history: number;
+  private readonly refiner: OnsetRefiner;
   /** The window after decimation: what the spectrum sees. */
   private readonly lowWindow: Float32Array;
   private readonly decimator: Decimator;
@@ -89,10 +93,13 @@ export class AnalysisPipeline {
     this.pitch = new PitchTracker(config, rate, this.spectrum.decimation);
     this.onsets = new OnsetDetector(config, rate, size);
     this.dynamics = new DynamicsMeter(config.windowSize, config.hopSize);
-    this.window = new Float32Array(config.windowSize);
+    this.history = HISTORY_HOPS * config.hopSize;
+    this.buffer = new Float32Array(this.history + config.windowSize);
+    this.window = this.buffer.subarray(this.history);
+    this.refiner = new OnsetRefiner(config.sampleRate, config.hopSize);
     this.lowWindow = new Float32Array(size);
     this.invN = 1 / size;
-    this.writePos = config.windowSize / 2;
+    this.writePos = this.history + config.windowSize / 2;
     this.lowPos = size / 2;
     this.frame = {
       index: 0,
@@ -132,8 +139,8 @@ export class AnalysisPipeline {
    */
   push(samples: Float32Array, onFrame?: FrameCallback): number {
     if (this.disposed) throw new Error('AnalysisPipeline used after dispose()');
-    const n = this.config.windowSize;
-    const w = this.window;
+    const n = this.buffer.length;
+    const w = this.buffer;
     let produced = 0;
     let i = 0;
     const len = samples.length;
@@ -153,7 +160,7 @@ export class AnalysisPipeline {
         w.copyWithin(0, hop);
         this.writePos = n - hop;
         low.copyWithin(0, hop / d);
-        this.lowPos = (n - hop) / d;
+        this.lowPos = (this.config.windowSize - hop) / d;
       }
     }
     this.received += len;
@@ -172,17 +179,17 @@ export class AnalysisPipeline {
     const end = this.received;
     while (this.frameIndex * hop < end) {
       const before = this.received;
-      produced += this.push(zeros.subarray(0, Math.min(hop, this.config.windowSize - this.writePos)), onFrame);
+      produced += this.push(zeros.subarray(0, Math.min(hop, this.buffer.length - this.writePos)), onFrame);
       this.received = before;
     }
     return produced;
   }
 
   reset(): void {
-    this.window.fill(0);
+    this.buffer.fill(0);
     this.lowWindow.fill(0);
     this.decimator.reset();
-    this.writePos = this.config.windowSize / 2;
+    this.writePos = this.history + this.config.windowSize / 2;
     this.lowPos = this.lowWindow.length / 2;
     this.frameIndex = 0;
     this.received = 0;
@@ -209,13 +216,80 @@ export class AnalysisPipeline {
     f.time = f.sample / cfg.sampleRate;
     f.levelDb = levelDb;
     this.dynamics.process(this.window);
-    const onsetFrame = this.onsets.process(this.spectrum, levelDb);
+    // Frames whose window reaches into the silence before the stream have no
+    // past to compare with: a stream that starts in noise would always begin
+    // with an "onset". The detector still learns from them.
+    const found = this.onsets.process(this.spectrum, levelDb);
+    const onsetFrame = found >= 0 && found * cfg.hopSize >= cfg.windowSize / 2 ? found : -1;
     if (onsetFrame >= 0) {
       f.onsetCount = 1;
-      f.onsetSample = Math.max(0, Math.round((onsetFrame + ONSET_OFFSET_HOPS) * cfg.hopSize));
+      // The buffer starts at stream sample k·hop - N/2 - history.
+      const bufferStart = k * cfg.hopSize - cfg.windowSize / 2 - this.history;
+      const guess = (onsetFrame + ONSET_OFFSET_HOPS) * cfg.hopSize;
+      const refined = this.refiner.locate(this.buffer, bufferStart, onsetFrame * cfg.hopSize);
+      f.onsetSample = Math.max(0, Math.round(refined >= 0 ? refined : guess));
       f.onsetTime = f.onsetSample / cfg.sampleRate;
       this.pitch.noteOnset(levelDb);
     } else f.onsetCount = 0;
     this.pitch.process(this.spectrum, levelDb);
+  }
+}
+
+/**
+ * Places an onset on the waveform: the start of the short block where the
+ * energy of the next few blocks most exceeds that of the few before, within
+ * two hops before to one hop after the frame whose flux peaked. Spectral
+ * frames are a hop apart; this puts sharp onsets within a couple of ms.
+ * Returns -1 when no block rises clearly (slow attacks), and the caller keeps
+ * the frame-based estimate.
+ */
+class OnsetRefiner {
+  private readonly block: number;
+  private readonly energies: Float64Array;
+  private readonly before: number;
+  private readonly after: number;
+  private static readonly SPAN = 3;
+  /** The energy must rise at least this much (ratio) for the waveform to be trusted. */
+  private static readonly MIN_RISE = 2.5;
+
+  constructor(sampleRate: number, hopSize: number) {
+    this.block = Math.max(8, Math.round(sampleRate * 0.0015));
+    this.before = 2 * hopSize;
+    this.after = hopSize;
+    this.energies = new Float64Array(Math.ceil((this.before + this.after) / this.block) + 2 * OnsetRefiner.SPAN + 2);
+  }
+
+  locate(buf: Float32Array, bufferStart: number, frameSample: number): number {
+    const b = this.block;
+    const span = OnsetRefiner.SPAN;
+    let from = frameSample - this.before - span * b - bufferStart;
+    if (from < 0) from = 0;
+    let to = frameSample + this.after + span * b - bufferStart;
+    if (to > buf.length) to = buf.length;
+    const count = Math.min(this.energies.length, Math.floor((to - from) / b));
+    if (count < 2 * span + 1) return -1;
+    const e = this.energies;
+    for (let j = 0; j < count; j++) {
+      let sum = 0;
+      const start = from + j * b;
+      for (let i = start; i < start + b; i++) sum += buf[i] * buf[i];
+      e[j] = sum;
+    }
+    const floor = 1e-10 * b;
+    let best = 0;
+    let bestJ = -1;
+    for (let j = span; j + span <= count; j++) {
+      let pre = floor;
+      let post = floor;
+      for (let q = 1; q <= span; q++) pre += e[j - q];
+      for (let q = 0; q < span; q++) post += e[j + q];
+      const rise = post / pre;
+      if (rise > best) {
+        best = rise;
+        bestJ = j;
+      }
+    }
+    if (bestJ < 0 || best < OnsetRefiner.MIN_RISE) return -1;
+    return bufferStart + from + bestJ * b;
   }
 }
