@@ -20,7 +20,8 @@ app.route('/api/v1/monitoring', monitoring);
 // The room page is one HTML file for every code: the page reads the code from its URL.
 app.get('/r/:code', async (c) => {
   if (!c.env.ASSETS) return c.text('the web page is not built', 503);
-  return c.env.ASSETS.fetch(new Request(new URL('/room.html', c.req.url), c.req.raw));
+  // '/room', not '/room.html': the asset server redirects *.html to the bare name, which would lose the code.
+  return c.env.ASSETS.fetch(new Request(new URL('/room', c.req.url), c.req.raw));
 });
 
 app.all('/api/*', (c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));

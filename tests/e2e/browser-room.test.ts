@@ -1,0 +1,283 @@
+// The home and room pages in headless Chromium against the real worker:
+// creating and joining rooms, two screens sharing one playhead, controls,
+// and what people see when a room is missing or the connection drops.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { launchBrowser, screenshot, watchErrors } from '../support/browser.ts';
+import { buildWeb } from '../../scripts/build-web.ts';
+
+interface DebugPosition {
+  seconds: number;
+  beat_pos: number;
+  bar: number;
+  status: string;
+  playing: boolean;
+}
+
+let server: LocalServer;
+let browser: Browser;
+const pageErrors = new WeakMap<Page, string[]>();
+
+const DESKTOP = { width: 1000, height: 900 };
+const PHONE = { width: 390, height: 844 };
+
+async function newPage(viewport = DESKTOP): Promise<Page> {
+  const context = await browser.newContext({ viewport, hasTouch: viewport === PHONE });
+  const page = await context.newPage();
+  pageErrors.set(page, watchErrors(page));
+  return page;
+}
+
+/** Console errors and exceptions, except the 404s a page meets on purpose (asking whether a room exists). */
+function errorsOf(page: Page): string[] {
+  return (pageErrors.get(page) ?? []).filter((e) => !/status of 404/.test(e));
+}
+
+async function waitJoined(page: Page, role: 'viewer' | 'controller'): Promise<void> {
+  await page.waitForFunction(
+    (r) => {
+      const h = (window as unknown as { roomtone: { state: string; role: string; sync: { samples: number } | null } }).roomtone;
+      return h.state === 'open' && h.role === r && (h.sync?.samples ?? 0) >= 8;
+    },
+    role,
+    { timeout: 15_000 },
+  );
+}
+
+/** Both pages' playheads for one instant of the shared wall clock (both pages run on this machine's clock). */
+async function positionsAt(pages: Page[], local: number): Promise<DebugPosition[]> {
+  return Promise.all(
+    pages.map((p) => p.evaluate((l) => (window as unknown as { roomtone: { position(l: number): DebugPosition } }).roomtone.position(l), local)),
+  );
+}
+
+async function createRoom(bpm = 100): Promise<{ code: string; control: string }> {
+  const page = await newPage();
+  await page.goto(`${server.url}/`);
+  await page.getByLabel('Tempo (BPM)').fill(String(bpm));
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await page.locator('#created').waitFor({ state: 'visible', timeout: 10_000 });
+  const code = (await page.locator('#created-code').textContent())!.trim();
+  const control = await page.locator('#control-link').inputValue();
+  await page.context().close();
+  return { code, control };
+}
+
+beforeAll(async () => {
+  await buildWeb({ quiet: true });
+  [server, browser] = await Promise.all([startLocalServer(), launchBrowser()]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe('the home page', () => {
+  it('creates a room and shows its code large, a viewer link to copy and a controller link', async () => {
+    const page = await newPage();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Tempo (BPM)').fill('96');
+    await page.getByRole('button', { name: 'Create room' }).click();
+    const code = page.locator('#created-code');
+    await expect.poll(() => code.textContent()).toMatch(/^[2-9A-HJKMNP-Z]{6}$/);
+    const text = (await code.textContent())!;
+    const fontPx = await code.evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+    expect(fontPx).toBeGreaterThanOrEqual(48);
+    expect(await page.locator('#control-link').inputValue()).toMatch(new RegExp(`/r/${text}#control=.+`));
+    await page.getByRole('button', { name: 'Copy viewer link' }).click();
+    await expect.poll(() => page.locator('#copy-status').textContent()).toContain(`/r/${text}`);
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${server.url}/r/${text}`);
+    await screenshot(page, 'home-created');
+    expect(errorsOf(page)).toEqual([]);
+    await page.context().close();
+  });
+
+  it('joins a room by a code typed in lower case with a dash, and explains a code that names no room', async () => {
+    const { code } = await createRoom();
+    const page = await newPage();
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Room code').fill('ZZZ-ZZZ');
+    await page.getByRole('button', { name: 'Join' }).click();
+    await expect.poll(() => page.locator('#join-error').textContent()).toContain('No room ZZZZZZ');
+    await page.getByLabel('Room code').fill('abc');
+    await page.getByLabel('Room code').press('Enter');
+    await expect.poll(() => page.locator('#join-error').textContent()).toContain('not a room code');
+    await screenshot(page, 'home-join-error');
+    await page.getByLabel('Room code').fill(`${code.slice(0, 3).toLowerCase()}-${code.slice(3).toLowerCase()}`);
+    await page.getByRole('button', { name: 'Join' }).click();
+    await page.waitForURL(`${server.url}/r/${code}`);
+    await waitJoined(page, 'viewer');
+    expect(await page.locator('#room-code').textContent()).toBe(code);
+    expect(await page.locator('#controls').isHidden()).toBe(true);
+    await page.context().close();
+  });
+});
+
+describe('the room page', () => {
+  it('shows one playhead on two screens: play, stop, seek and tempo from one appear on both, within 20 ms', async () => {
+    const { code, control } = await createRoom(100);
+    const ctl = await newPage();
+    const viewer = await newPage(PHONE);
+    await Promise.all([ctl.goto(control), viewer.goto(`${server.url}/r/${code}`)]);
+    await Promise.all([waitJoined(ctl, 'controller'), waitJoined(viewer, 'viewer')]);
+    // The token moved out of the address bar, so what is on screen is a viewer link.
+    expect(ctl.url()).toBe(`${server.url}/r/${code}`);
+    expect(await ctl.locator('#controls').isVisible()).toBe(true);
+    expect(await viewer.locator('#controls').isHidden()).toBe(true);
+    expect(await viewer.locator('#time').textContent()).toBe('00:00.000');
+
+    // Space on the page toggles play.
+    await ctl.locator('body').press('Space');
+    await viewer.waitForFunction(() => document.getElementById('state')?.textContent === 'Playing', null, { timeout: 5000 });
+    await viewer.waitForTimeout(700);
+
+    // Both playheads move on screen…
+    const [t1, v1] = await Promise.all([ctl.locator('#time').textContent(), viewer.locator('#time').textContent()]);
+    expect(t1).not.toBe('00:00.000');
+    expect(v1).not.toBe('00:00.000');
+    // …and at the same instant they agree.
+    let worst = 0;
+    for (let i = 0; i < 10; i++) {
+      const [a, b] = await positionsAt([ctl, viewer], Date.now());
+      expect(a.playing && b.playing).toBe(true);
+      expect(a.seconds).toBeGreaterThan(0.5);
+      worst = Math.max(worst, Math.abs(a.seconds - b.seconds) * 1000);
+      await viewer.waitForTimeout(37);
+    }
+    console.log(`browser playheads: worst disagreement over 10 instants ${worst.toFixed(3)} ms`);
+    expect(worst).toBeLessThan(20);
+
+    // What each page drew is its own model at the instant it drew it.
+    const drawn = await viewer.evaluate(() => {
+      const h = (window as unknown as { roomtone: { drawn: { local: number; seconds: number } | null; position(l: number): { seconds: number } } }).roomtone;
+      const d = h.drawn!;
+      return { drawn: d.seconds, model: h.position(d.local).seconds };
+    });
+    expect(drawn.drawn).toBeCloseTo(drawn.model, 9);
+    await Promise.all([screenshot(ctl, 'room-controller-playing'), screenshot(viewer, 'room-viewer-playing')]);
+
+    // Stop with the button: both return to zero.
+    await ctl.getByRole('button', { name: /^Stop/ }).click();
+    for (const p of [ctl, viewer]) {
+      await p.waitForFunction(() => document.getElementById('state')?.textContent === 'Stopped' && document.getElementById('time')?.textContent === '00:00.000', null, { timeout: 5000 });
+    }
+
+    // Seek to bar 9 with the form: at 100 BPM in 4/4 that is 32 beats = 19.2 s.
+    await ctl.getByLabel('Go to bar').fill('9');
+    await ctl.getByRole('button', { name: 'Seek' }).click();
+    for (const p of [ctl, viewer]) {
+      await p.waitForFunction(() => document.getElementById('barbeat')?.textContent === '9.1' && document.getElementById('time')?.textContent === '00:19.200', null, { timeout: 5000 });
+    }
+
+    // Keyboard: → moves one bar on, ↑ raises the tempo by one.
+    await ctl.locator('body').press('ArrowRight');
+    await viewer.waitForFunction(() => document.getElementById('barbeat')?.textContent === '10.1', null, { timeout: 5000 });
+    await ctl.locator('body').press('ArrowUp');
+    await viewer.waitForFunction(() => document.getElementById('bpm')?.textContent === '101', null, { timeout: 5000 });
+    await ctl.getByLabel('Tempo', { exact: true }).fill('140');
+    await ctl.getByLabel('Tempo', { exact: true }).press('Enter');
+    await viewer.waitForFunction(() => document.getElementById('bpm')?.textContent === '140', null, { timeout: 5000 });
+    const [a, b] = await positionsAt([ctl, viewer], Date.now());
+    expect(a.bar).toBe(10);
+    expect(b.bar).toBe(10);
+    await screenshot(viewer, 'room-viewer-after-seek');
+    expect([...errorsOf(ctl), ...errorsOf(viewer)]).toEqual([]);
+    await Promise.all([ctl.context().close(), viewer.context().close()]);
+  });
+
+  it('flashes the beat light on the same beat on both screens', async () => {
+    const { code, control } = await createRoom(120);
+    const ctl = await newPage();
+    const viewer = await newPage();
+    await Promise.all([ctl.goto(control), viewer.goto(`${server.url}/r/${code}`)]);
+    await Promise.all([waitJoined(ctl, 'controller'), waitJoined(viewer, 'viewer')]);
+    await ctl.getByRole('button', { name: /Start on next bar/ }).click();
+    await viewer.waitForFunction(() => document.getElementById('state')?.textContent === 'Playing', null, { timeout: 5000 });
+    // Record, on each screen, the instant each flash first appears, for 2.2 s (four beats and a bit at 120 BPM).
+    const onsets = await Promise.all(
+      [ctl, viewer].map((p) =>
+        p.evaluate(
+          () =>
+            new Promise<number[]>((resolve) => {
+              const h = (window as unknown as { roomtone: { drawn: { local: number } } }).roomtone;
+              const beats = document.getElementById('beats')!;
+              const times: number[] = [];
+              let lit = false;
+              const obs = new MutationObserver(() => {
+                const now = beats.querySelector('.flash') !== null;
+                if (now && !lit) times.push(h.drawn.local);
+                lit = now;
+              });
+              obs.observe(beats, { subtree: true, attributes: true, attributeFilter: ['class'] });
+              setTimeout(() => {
+                obs.disconnect();
+                resolve(times);
+              }, 2200);
+            }),
+        ),
+      ),
+    );
+    const [a, b] = onsets;
+    expect(a.length).toBeGreaterThanOrEqual(4);
+    expect(b.length).toBeGreaterThanOrEqual(4);
+    // Every flash on one screen has a partner on the other within two display frames.
+    const worst = Math.max(...a.map((t) => Math.min(...b.map((u) => Math.abs(t - u)))));
+    console.log(`beat flashes: ${a.length} and ${b.length} in 2.2 s, worst onset difference ${worst.toFixed(1)} ms`);
+    expect(worst).toBeLessThan(40);
+    // Flashes come a beat apart (500 ms at 120 BPM), give or take a frame.
+    for (let i = 1; i < b.length; i++) expect(Math.abs(b[i] - b[i - 1] - 500)).toBeLessThan(40);
+    await viewer.waitForFunction(() => document.querySelector('#beats span.flash') !== null, null, { timeout: 2000, polling: 'raf' });
+    await screenshot(viewer, 'room-viewer-beat-flash');
+    await Promise.all([ctl.context().close(), viewer.context().close()]);
+  });
+
+  it('says so when the room does not exist or the address has no code', async () => {
+    const page = await newPage();
+    await page.goto(`${server.url}/r/ZZZZZZ`);
+    await expect.poll(() => page.locator('#banner-text').textContent(), { timeout: 15_000 }).toContain('There is no room ZZZZZZ');
+    expect(await page.locator('#conn').textContent()).toBe('No such room');
+    expect(await page.getByRole('link', { name: 'Back to the home page' }).isVisible()).toBe(true);
+    await screenshot(page, 'room-not-found');
+    await page.goto(`${server.url}/r/hello!`);
+    await expect.poll(() => page.locator('#banner-text').textContent()).toContain('no valid room code');
+    await page.context().close();
+  });
+
+  it('falls back to viewing, and says why, when the control link is wrong', async () => {
+    const { code } = await createRoom();
+    const page = await newPage();
+    await page.goto(`${server.url}/r/${code}#control=not-the-token`);
+    await waitJoined(page, 'viewer');
+    expect(await page.locator('#banner-text').textContent()).toContain('control link was not accepted');
+    expect(await page.locator('#controls').isHidden()).toBe(true);
+    await page.context().close();
+  });
+
+  it('shows the dropped connection and reconnects by itself when the server comes back', async () => {
+    const { code, control } = await createRoom(100);
+    const page = await newPage();
+    await page.goto(control);
+    await waitJoined(page, 'controller');
+    await page.locator('body').press('Space');
+    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'Playing');
+    const { port, persistTo } = server;
+    await server.stop();
+    await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Reconnecting…');
+    expect(await page.locator('#banner-text').textContent()).toContain('Connection lost');
+    // The playhead keeps running on its last known line.
+    const before = (await page.evaluate(() => (window as unknown as { roomtone: { drawn: { seconds: number } } }).roomtone.drawn.seconds));
+    await page.waitForTimeout(300);
+    const after = (await page.evaluate(() => (window as unknown as { roomtone: { drawn: { seconds: number } } }).roomtone.drawn.seconds));
+    expect(after).toBeGreaterThan(before);
+    await screenshot(page, 'room-reconnecting');
+    server = await startLocalServer({ port, persistTo });
+    await expect.poll(() => page.locator('#conn').textContent(), { timeout: 30_000 }).toBe('Live · controller');
+    await screenshot(page, 'room-reconnected');
+    expect(await page.locator('#banner').isHidden()).toBe(true);
+    expect(await page.locator('#state').textContent()).toBe('Playing');
+    await page.context().close();
+  });
+});
