@@ -58,6 +58,8 @@ export interface RoomClientEvents {
   /** Error frames from the room that no pending command claimed. */
   error: { code: string; message: string };
   expired: { reason: string };
+  /** Every message from the room, after the client has handled it (the agent listens for `control`). */
+  message: RoomServerMessage;
 }
 
 type Listener<T> = (value: T) => void;
@@ -237,6 +239,7 @@ export class RoomClient {
       }
       if (msg.type === 'welcome') welcomed = true;
       this.onMessage(msg);
+      this.emit('message', msg);
     });
     ws.addEventListener('close', (e: CloseEvent) => {
       if (this.ws !== ws) return;
@@ -252,6 +255,7 @@ export class RoomClient {
       if (this.stopped || this.state === 'expired') return;
       if (e.code === 4000) return this.fail('expired', new RoomCommandError('expired', 'the room has expired'));
       if (e.code === 4001) return this.fail('closed', new RoomCommandError('unauthorized', e.reason || 'authentication failed'));
+      if (e.code === 4002) return this.fail('closed', new RoomCommandError('replaced', e.reason || 'replaced by a newer connection'));
       if (!welcomed) void this.checkRoomThenRetry();
       else this.retry();
     });

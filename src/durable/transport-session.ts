@@ -9,6 +9,7 @@ import {
   type TransportFrame,
   type AgentPresence,
   type ErrorCode,
+  type AgentStateMessage,
   RoomClientMessage,
   ROOM_CLIENT_TYPES,
   MAX_ROOM_MESSAGE_BYTES,
@@ -23,13 +24,16 @@ import {
   pause,
   play,
   resume,
+  sampleAt,
   sampleAtBeats,
+  beatsAtSample,
   seek,
   stop,
   tempo,
 } from '../protocol/index.ts';
 import { tokenMatches } from '../lib/tokens.ts';
 import { TokenBucket } from '../lib/rate.ts';
+import { ClockLineFit, fitAtRate, lineSampleAt, type ClockLine } from './clock-fit.ts';
 
 /** Everything a room must not lose: one record in the object's own storage. */
 interface RoomRecord {
@@ -40,6 +44,8 @@ interface RoomRecord {
   idle_ttl_s: number;
   anchor: Anchor;
   counters: Counters;
+  /** The attached device's clock rate against server time (1 + drift), learnt from its reports. */
+  device_rate_ratio?: number;
 }
 
 interface Counters {
@@ -89,8 +95,21 @@ export interface RoomMetrics {
 const SOCKET_RATE = { perSecond: 40, burst: 80 };
 const MAX_AUTH_FAILURES = 5;
 const COUNTER_FLUSH_MS = 10_000;
+const COUNTER_ALARM_DELAY_MS = 2000;
 const CLOSE_EXPIRED = 4000;
 const CLOSE_AUTH = 4001;
+const CLOSE_REPLACED = 4002;
+
+/** How far the published line may stray from the agent's clock before a correction. */
+const CORRECTION_TOLERANCE_MS = 0.5;
+/** Corrections are at most this frequent unless the error is large. */
+const CORRECTION_MIN_INTERVAL_MS = 1000;
+const CORRECTION_URGENT_MS = 5;
+/** The rate is estimated only once the reports span this long; before, only the position. */
+const RATE_FIT_MIN_SPAN_MS = 5000;
+/** A fitted rate further than this from nominal is a broken report stream, not a crystal. */
+const MAX_DRIFT_RATIO = 0.005;
+const AGENT_CONFIRM_TIMEOUT_MS = 3000;
 
 /**
  * One room: the transport anchor, its sockets and its expiry alarm.
@@ -104,6 +123,13 @@ export class TransportSession extends DurableObject<Env> {
   private tickTimer: ReturnType<typeof setTimeout> | null = null;
   private lastFlush = 0;
   private counterDirty = false;
+  private flushAlarmSet = false;
+  private clockFit: ClockLineFit | null = null;
+  /** Server time of the last real discontinuity; corrections do not move it. */
+  private segmentStartMs: number | null = null;
+  private lastCorrectionMs = 0;
+  private forwardSeq = 0;
+  private forwarded = new Map<string, { resolve: (m: AgentStateMessage) => void; reject: (e: RoomtoneError) => void; timer: ReturnType<typeof setTimeout> }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -229,9 +255,12 @@ export class TransportSession extends DurableObject<Env> {
     this.onClose(ws);
   }
 
+  /** One alarm serves two jobs: flushing counters soon after they change, and expiring the room when idle. */
   async alarm(): Promise<void> {
     const room = this.room;
     if (!room) return;
+    this.flushAlarmSet = false;
+    if (this.counterDirty) await this.persist();
     const expiresAt = room.last_activity_ms + room.idle_ttl_s * 1000;
     if (Date.now() < expiresAt) {
       await this.ctx.storage.setAlarm(expiresAt);
@@ -303,6 +332,14 @@ export class TransportSession extends DurableObject<Env> {
         return this.flushCountersSoon();
       case 'hello':
         return this.onHello(ws, msg.role ?? 'viewer', msg.token, msg.id ?? null);
+      case 'clock':
+      case 'agent_state':
+        if (this.attachment(ws)?.role !== 'agent') {
+          this.sendError(ws, 'forbidden', `only the agent sends ${msg.type}`);
+          return this.flushCountersSoon();
+        }
+        if (msg.type === 'clock') return this.onAgentClock(msg.sample, msg.server_ms);
+        return this.onAgentState(msg);
       default: {
         const att = this.attachment(ws);
         const id = msg.id ?? null;
@@ -332,9 +369,33 @@ export class TransportSession extends DurableObject<Env> {
       if (att.auth_failures >= MAX_AUTH_FAILURES) ws.close(CLOSE_AUTH, 'too many failed authentications');
       return this.flushCountersSoon();
     }
+    if (role === 'agent') {
+      // The newest agent wins: an old connection is usually a half-dead socket
+      // of the same agent after a network change. The replaced one is told why
+      // and does not reconnect.
+      for (const other of this.ctx.getWebSockets()) {
+        if (other !== ws && this.attachment(other)?.role === 'agent') {
+          this.sendError(other, 'conflict', 'replaced by a newer agent connection for this room');
+          const o = this.attachment(other)!;
+          o.role = 'viewer';
+          other.serializeAttachment(o);
+          try {
+            other.close(CLOSE_REPLACED, 'replaced by a newer agent');
+          } catch {
+            // already closed
+          }
+        }
+      }
+      att.joined_ms = Date.now();
+      this.clockFit = null;
+    }
     att.role = role;
     ws.serializeAttachment(att);
     this.send(ws, { type: 'ack', id, op: 'hello', version: this.room!.anchor.version, role });
+    if (role === 'agent') {
+      this.room!.last_activity_ms = Date.now();
+      this.broadcast({ type: 'agent', agent: this.agentPresence() });
+    }
     return this.flushCountersSoon();
   }
 
@@ -342,11 +403,26 @@ export class TransportSession extends DurableObject<Env> {
     this.tickDue.delete(ws);
     this.buckets.delete(ws);
     this.startTicksIfNeeded();
+    if (this.attachment(ws)?.role === 'agent' && this.room) {
+      const att = this.attachment(ws)!;
+      att.role = 'viewer';
+      ws.serializeAttachment(att);
+      this.clockFit = null;
+      for (const [, f] of this.forwarded) {
+        clearTimeout(f.timer);
+        f.reject(new RoomtoneError('unavailable', 'the agent disconnected before confirming the command'));
+      }
+      this.forwarded.clear();
+      // Viewers keep extrapolating the last anchor; they only learn the agent is gone.
+      this.broadcast({ type: 'agent', agent: this.agentPresence() });
+    }
   }
 
   // ---- transport ----
 
   private async applyControl(cmd: ControlCommand): Promise<{ anchor: Anchor; changed: boolean }> {
+    const agent = this.agentSocket();
+    if (agent) return this.forwardToAgent(agent, cmd);
     const room = this.room!;
     const now = Date.now();
     const a = room.anchor;
@@ -393,6 +469,130 @@ export class TransportSession extends DurableObject<Env> {
     }
     await this.persist();
     return { anchor: next, changed };
+  }
+
+  // ---- the agent: its clock is the truth while attached ----
+
+  private agentSocket(): WebSocket | null {
+    for (const ws of this.ctx.getWebSockets()) if (this.attachment(ws)?.role === 'agent') return ws;
+    return null;
+  }
+
+  /**
+   * Sends a controller's command to the agent in absolute terms (server time
+   * for starts, samples for seeks) and resolves when the agent reports the
+   * state it applied.
+   */
+  private async forwardToAgent(agent: WebSocket, cmd: ControlCommand): Promise<{ anchor: Anchor; changed: boolean }> {
+    const a = this.room!.anchor;
+    const now = Date.now();
+    let command: ControlCommand = cmd;
+    if (cmd.op === 'play') {
+      let at: number | undefined;
+      if (cmd.at === 'next_bar') at = nextBarMs(a, now);
+      else if (typeof cmd.at === 'number') {
+        if (cmd.at > now + MAX_SCHEDULE_AHEAD_MS) throw new RoomtoneError('bad_request', `at is more than ${MAX_SCHEDULE_AHEAD_MS / 1000} s in the future`);
+        if (cmd.at < now - 10_000) throw new RoomtoneError('bad_request', 'at is more than 10 s in the past');
+        at = cmd.at;
+      }
+      command = at === undefined ? { op: 'play' } : { op: 'play', at };
+    } else if (cmd.op === 'seek') {
+      const target = cmd.seconds !== undefined ? cmd.seconds * a.sample_rate : cmd.samples !== undefined ? cmd.samples : sampleAtBeats(a, cmd.beats!);
+      if (target < 0) throw new RoomtoneError('bad_request', 'that beat lies before the start of the timeline');
+      command = { op: 'seek', samples: Math.round(target) };
+    }
+    const id = `f${++this.forwardSeq}`;
+    const reply = new Promise<AgentStateMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.forwarded.delete(id);
+        reject(new RoomtoneError('unavailable', 'the agent did not confirm the command in time'));
+      }, AGENT_CONFIRM_TIMEOUT_MS);
+      this.forwarded.set(id, { resolve, reject, timer });
+    });
+    this.send(agent, { type: 'control', id, command });
+    const state = await reply;
+    if (state.error) throw new RoomtoneError('conflict', `the agent refused ${cmd.op}: ${state.error}`);
+    const anchor = this.room!.anchor;
+    return { anchor, changed: anchor.version !== a.version };
+  }
+
+  private async onAgentState(m: AgentStateMessage): Promise<void> {
+    const room = this.room!;
+    const a = room.anchor;
+    const pending = m.id ? this.forwarded.get(m.id) : undefined;
+    let next = a;
+    if (!m.error) {
+      const tempoChanged = m.bpm !== a.bpm || m.beats_per_bar !== a.beats_per_bar;
+      const ratio = room.device_rate_ratio ?? 1;
+      const candidate: Anchor = {
+        ...a,
+        status: m.status,
+        server_ms: m.server_ms,
+        sample: m.sample,
+        rate: m.status === 'playing' ? a.sample_rate * ratio : 0,
+        bpm: m.bpm,
+        beats_per_bar: m.beats_per_bar,
+        // A tempo change keeps the beat position continuous where it happened.
+        ...(tempoChanged ? { beat_origin_sample: m.sample, beat_origin_beat: beatsAtSample(a, m.sample) } : {}),
+        version: a.version + 1,
+      };
+      const same =
+        m.status === a.status &&
+        !tempoChanged &&
+        Math.abs(sampleAt(a, m.server_ms) - m.sample) / a.sample_rate * 1000 <= CORRECTION_TOLERANCE_MS;
+      // On (re)attach an agent that agrees with the published line changes nothing: no jump, no new version.
+      if (!(same && (m.cause === 'attach' || (pending === undefined && m.cause === 'local')))) next = candidate;
+    }
+    room.last_activity_ms = Date.now();
+    if (next !== a) {
+      room.anchor = next;
+      room.counters.state_changes++;
+      this.clockFit = null;
+      this.segmentStartMs = next.server_ms;
+      this.lastCorrectionMs = Date.now();
+      this.broadcast({ type: 'anchor', anchor: next, cause: m.cause });
+    }
+    await this.persist();
+    if (pending && m.id) {
+      clearTimeout(pending.timer);
+      this.forwarded.delete(m.id);
+      pending.resolve(m);
+    }
+  }
+
+  /**
+   * A report of the agent's clock. The room fits a line through recent reports
+   * and republishes only when the published line would be off by more than the
+   * tolerance, so viewers follow the device, drift included, with about one
+   * correction a second at most.
+   */
+  private async onAgentClock(sample: number, serverMs: number): Promise<void> {
+    const room = this.room!;
+    const a = room.anchor;
+    // Stopped, or a report from before the last discontinuity (a correction is not one).
+    if (a.status !== 'playing' || serverMs < (this.segmentStartMs ?? a.server_ms)) return;
+    this.clockFit ??= new ClockLineFit(a.sample_rate);
+    this.clockFit.add({ serverMs, sample });
+    const fit = this.clockFit;
+    let line: ClockLine | null;
+    if (fit.spanMs >= RATE_FIT_MIN_SPAN_MS) {
+      line = fit.fit();
+      if (line && Math.abs(line.rate / a.sample_rate - 1) > MAX_DRIFT_RATIO) line = fitAtRate(fit, a.rate);
+    } else line = fitAtRate(fit, a.rate);
+    if (!line) return;
+    const now = Date.now();
+    const errNow = ((lineSampleAt(line, now) - sampleAt(a, now)) / a.sample_rate) * 1000;
+    const errAhead = ((lineSampleAt(line, now + 1000) - sampleAt(a, now + 1000)) / a.sample_rate) * 1000;
+    const worst = Math.max(Math.abs(errNow), Math.abs(errAhead));
+    if (worst <= CORRECTION_TOLERANCE_MS) return;
+    if (worst < CORRECTION_URGENT_MS && now - this.lastCorrectionMs < CORRECTION_MIN_INTERVAL_MS) return;
+    this.lastCorrectionMs = now;
+    const next: Anchor = { ...a, server_ms: now, sample: lineSampleAt(line, now), rate: line.rate, version: a.version + 1 };
+    room.anchor = next;
+    room.device_rate_ratio = line.rate / a.sample_rate;
+    room.counters.state_changes++;
+    this.broadcast({ type: 'anchor', anchor: next, cause: 'correction' });
+    await this.persist();
   }
 
   private agentPresence(): AgentPresence {
@@ -489,9 +689,18 @@ export class TransportSession extends DurableObject<Env> {
     await this.ctx.storage.put('room', this.room);
   }
 
-  /** Counters are written with state changes, and at most every few seconds otherwise. */
+  /**
+   * Counters are written with state changes, and otherwise by an alarm a few
+   * seconds after they change, so a room that hibernates keeps its metrics
+   * without a storage write per message.
+   */
   private async flushCountersSoon(): Promise<void> {
-    if (this.counterDirty && Date.now() - this.lastFlush > COUNTER_FLUSH_MS) await this.persist();
+    if (!this.counterDirty || this.flushAlarmSet || !this.room) return;
+    if (Date.now() - this.lastFlush > COUNTER_FLUSH_MS) return this.persist();
+    this.flushAlarmSet = true;
+    const room = this.room;
+    const expiresAt = room.last_activity_ms + room.idle_ttl_s * 1000;
+    await this.ctx.storage.setAlarm(Math.min(expiresAt, Date.now() + COUNTER_ALARM_DELAY_MS));
   }
 
   private async expire(reason: string): Promise<void> {

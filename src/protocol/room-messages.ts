@@ -90,6 +90,30 @@ const Ping = z
   .object({ type: z.literal('ping'), id: z.number().int().min(0).max(2 ** 31), t0: finite() })
   .strict();
 
+// Agent → room. `clock` reports the device's timeline position and the server
+// time it belongs to (by the agent's own offset estimate), 10–20 times a second
+// while playing. `agent_state` reports a discontinuity: the answer to a
+// forwarded command (with its id), a change made at the DAW, or the state on
+// (re)attaching.
+const AgentClock = z
+  .object({ type: z.literal('clock'), sample: finite().min(0).max(1e13), server_ms: finite().positive() })
+  .strict();
+const AgentState = z
+  .object({
+    type: z.literal('agent_state'),
+    id: requestId,
+    cause: z.enum(['attach', 'play', 'pause', 'resume', 'stop', 'seek', 'tempo', 'local', 'end']),
+    status: z.enum(['playing', 'paused', 'stopped']),
+    sample: finite().min(0).max(1e13),
+    server_ms: finite().positive(),
+    bpm: finite().min(TEMPO_MIN).max(TEMPO_MAX),
+    beats_per_bar: z.number().int().min(1).max(32),
+    /** Set when the agent refused a forwarded command. */
+    error: z.string().max(200).optional(),
+  })
+  .strict();
+export type AgentStateMessage = z.infer<typeof AgentState>;
+
 const tagged = <T extends string>(type: T) => ({ type: z.literal(type), id: requestId });
 
 export const RoomClientMessage = z.discriminatedUnion('type', [
@@ -101,10 +125,12 @@ export const RoomClientMessage = z.discriminatedUnion('type', [
   EmptyArgs.safeExtend(tagged('stop')),
   SeekArgs.safeExtend(tagged('seek')),
   TempoArgs.safeExtend(tagged('tempo')),
+  AgentClock,
+  AgentState,
 ]);
 export type RoomClientMessage = z.infer<typeof RoomClientMessage>;
 
-export const ROOM_CLIENT_TYPES = ['hello', 'ping', ...CONTROL_OPS] as const;
+export const ROOM_CLIENT_TYPES = ['hello', 'ping', ...CONTROL_OPS, 'clock', 'agent_state'] as const;
 
 // Room → client.
 export interface AgentPresence {
@@ -114,12 +140,14 @@ export interface AgentPresence {
 
 export type RoomServerMessage =
   | { type: 'welcome'; code: string; role: Role; anchor: Anchor; agent: AgentPresence; server_ms: number; ticks: number | null }
-  | { type: 'anchor'; anchor: Anchor; cause: ControlOp | 'correction' | 'agent' }
+  | { type: 'anchor'; anchor: Anchor; cause: ControlOp | 'correction' | 'agent' | 'attach' | 'local' | 'end' }
   | { type: 'pong'; id: number; t0: number; t1: number; t2: number }
   | ({ type: 'tick' } & TransportFrame)
   | { type: 'ack'; id: string | null; op: ControlOp | 'hello'; version: number; role?: Role }
   | { type: 'error'; code: ErrorCode; message: string; id?: string | null }
   | { type: 'agent'; agent: AgentPresence }
+  /** Room → agent: a controller's command to apply to the real transport. `play.at` is always a server time here. */
+  | { type: 'control'; id: string; command: ControlCommand }
   | { type: 'expired'; reason: string };
 
 /** Turns zod issues into short "path: message" lines for error bodies. */

@@ -3,7 +3,7 @@
 // kill it and start it again on the same persisted state.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -15,6 +15,13 @@ export interface LocalServerOptions {
   vars?: Record<string, string>;
   /** Print the server's output (npm start). */
   inheritOutput?: boolean;
+  /**
+   * Run from a snapshot of the worker's sources (default): wrangler dev
+   * rebuilds and restarts on every file change, which would drop every socket
+   * of a test or benchmark while someone edits the tree. `false` runs the live
+   * tree with reloads, as a developer wants.
+   */
+  snapshot?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -29,6 +36,20 @@ export interface LocalServer {
 }
 
 const ROOT = resolve(import.meta.dirname, '../..');
+
+/** Copies what the worker is built from into a fresh directory; node_modules is linked, not copied. */
+export function snapshotWorkerSources(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'roomtone-worker-'));
+  for (const entry of ['src', 'wasm', 'wrangler.toml', 'package.json', 'tsconfig.json', 'web/dist']) {
+    const from = join(ROOT, entry);
+    if (!existsSync(from)) continue;
+    if (entry === 'web/dist') mkdirSync(join(dir, 'web'), { recursive: true });
+    cpSync(from, join(dir, entry), { recursive: true, filter: (f) => !f.endsWith('.test.ts') });
+  }
+  if (!existsSync(join(dir, 'web/dist'))) mkdirSync(join(dir, 'web/dist'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -56,9 +77,11 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     '--log-level', 'warn',
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  const cwd = opts.snapshot === false ? ROOT : snapshotWorkerSources();
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+    cwd,
+    // No internet here, and nothing should need it: skip the Request.cf download.
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true', NO_COLOR: '1' },
     stdio: ['ignore', opts.inheritOutput ? 'inherit' : 'pipe', opts.inheritOutput ? 'inherit' : 'pipe'],
     detached: false,
   });
