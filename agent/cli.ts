@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerRoom } from './commands/room.ts';
 import { registerWatch } from './commands/watch.ts';
+import { registerAgent } from './commands/agent.ts';
 import { registerJob } from './commands/job.ts';
 import { CliError } from './cli-error.ts';
 
@@ -12,6 +13,7 @@ const program = new Command('roomtone')
 
 registerRoom(program);
 registerWatch(program);
+registerAgent(program);
 registerJob(program);
 
 try {
