@@ -41,7 +41,21 @@ export function instantiateKissFFT(module: WebAssembly.Module): Promise<KissFFT>
 
 async function create(module: WebAssembly.Module): Promise<KissFFT> {
   let memory: WebAssembly.Memory | null = null;
-  const mod = await (KissFFTFactory as unknown as Factory)({
+  // Emscripten takes its Node branch whenever `process.versions.node` exists,
+  // which nodejs_compat provides in workerd; that branch reads
+  // `import.meta.url`, undefined once wrangler has bundled the worker. The
+  // module is handed over already compiled, so no branch needs the file system:
+  // hide `process` while the factory decides where it runs.
+  const restore = hideProcessInWorkerd();
+  let pending: Promise<EmscriptenModule>;
+  try {
+    pending = startFactory();
+  } finally {
+    restore();
+  }
+  const mod = await pending;
+  function startFactory(): Promise<EmscriptenModule> {
+    return (KissFFTFactory as unknown as Factory)({
     instantiateWasm(imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) {
       WebAssembly.instantiate(module, imports).then((instance) => {
         memory = Object.values(instance.exports).find((e): e is WebAssembly.Memory => e instanceof WebAssembly.Memory) ?? null;
@@ -54,6 +68,7 @@ async function create(module: WebAssembly.Module): Promise<KissFFT> {
     print: () => {},
     printErr: () => {},
   });
+  }
   if (!memory) throw new Error('kissfft: the WASM module exports no memory');
   const mem: WebAssembly.Memory = memory;
   return {
@@ -72,4 +87,12 @@ async function create(module: WebAssembly.Module): Promise<KissFFT> {
     fftr: (cfg, i, o) => mod._kiss_fftr(cfg, i, o),
     fftri: (cfg, i, o) => mod._kiss_fftri(cfg, i, o),
   };
+}
+
+function hideProcessInWorkerd(): () => void {
+  const inWorkerd = typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers';
+  const desc = Object.getOwnPropertyDescriptor(globalThis, 'process');
+  if (!inWorkerd || !desc?.configurable) return () => {};
+  Object.defineProperty(globalThis, 'process', { value: undefined, configurable: true, writable: true });
+  return () => Object.defineProperty(globalThis, 'process', desc);
 }

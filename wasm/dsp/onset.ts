@@ -28,6 +28,17 @@ const BAND_LOW_HZ = 30;
 const BAND_HIGH_HZ = 16_000;
 /** One-pole smoothing of band energies for the floor tracker (per frame at ~86 fps). */
 const FLOOR_SMOOTH = 0.35;
+/**
+ * For this long after a reset the floor may rise fast: it starts from the
+ * first frame (half of it the silence before the stream) and must reach the
+ * noise of a live input before that noise reads as onsets.
+ */
+const WARMUP_S = 0.5;
+const WARMUP_RISE_DB_PER_S = 60;
+/** Level falling by this much over the peak frame and the next marks an offset. */
+const OFFSET_DROP_DB = 1;
+/** The compression knee never lies below this multiple of a band's noise floor. */
+const KNEE_FLOOR = 8;
 
 export class OnsetDetector {
   /** Flux of the latest frame (the detection function), for inspection and tests. */
@@ -37,7 +48,8 @@ export class OnsetDetector {
   private readonly bandHi: Int32Array;
   private readonly margin: Float32Array;
   private readonly smooth: Float64Array;
-  private readonly floorLog: Float64Array;
+  /** Noise floor per band (energy); -1 until the first frame. */
+  private readonly floor: Float64Array;
   private readonly logHist: Float32Array;
   private histPos = 0;
   private readonly odfHist: Float32Array;
@@ -51,7 +63,10 @@ export class OnsetDetector {
   private readonly medianScale: number;
   private readonly delta: number;
   private readonly silenceDb: number;
-  private readonly riseLog: number;
+  /** Factor the floor may grow by per frame. */
+  private readonly rise: number;
+  private readonly warmupRise: number;
+  private readonly warmupFrames: number;
   private frames = 0;
   private lastOnset = -Infinity;
 
@@ -77,9 +92,14 @@ export class OnsetDetector {
     this.bandLo = Int32Array.from(lo);
     this.bandHi = Int32Array.from(hi);
     this.margin = new Float32Array(this.bandCount);
-    for (let b = 0; b < this.bandCount; b++) this.margin[b] = o.floorMargin * (1 + 1.5 / Math.sqrt(hi[b] - lo[b]));
+    // How far noise alone rises above the floor depends on how many bins a
+    // band sums: a single Hann bin of white noise exceeds its running minimum
+    // fifteenfold about 1% of the time, a 25-bin band only twofold. The
+    // margin follows that 99th percentile (measured on white noise), scaled
+    // by floorMargin / 2.
+    for (let b = 0; b < this.bandCount; b++) this.margin[b] = (o.floorMargin / 2) * (1 + 16 / (hi[b] - lo[b]) ** 0.8);
     this.smooth = new Float64Array(this.bandCount);
-    this.floorLog = new Float64Array(this.bandCount);
+    this.floor = new Float64Array(this.bandCount);
     this.lag = o.lag;
     this.logHist = new Float32Array((o.lag + 1) * this.bandCount);
     const fps = sampleRate / hopSize;
@@ -94,7 +114,9 @@ export class OnsetDetector {
     this.medianScale = o.medianScale;
     this.delta = o.delta;
     this.silenceDb = o.silenceDb;
-    this.riseLog = o.floorRiseDbPerS * LN10_10 * (hopSize / sampleRate);
+    this.rise = Math.exp(o.floorRiseDbPerS * LN10_10 * (hopSize / sampleRate));
+    this.warmupRise = Math.exp(Math.max(o.floorRiseDbPerS, WARMUP_RISE_DB_PER_S) * LN10_10 * (hopSize / sampleRate));
+    this.warmupFrames = Math.round((WARMUP_S * sampleRate) / hopSize);
     this.reset();
   }
 
@@ -104,7 +126,7 @@ export class OnsetDetector {
     this.histPos = 0;
     this.odf = 0;
     this.smooth.fill(0);
-    this.floorLog.fill(-Infinity);
+    this.floor.fill(-1);
     this.logHist.fill(0);
     this.odfHist.fill(0);
     this.levelHist.fill(-200);
@@ -122,19 +144,23 @@ export class OnsetDetector {
     const lagSlot = ((this.histPos + 1) % (this.lag + 1)) * B; // the frame `lag` back
     const curSlot = this.histPos * B;
     const hist = this.logHist;
-    const gain = this.compression;
+    const invGain = 1 / this.compression;
+    const rise = this.frames < this.warmupFrames ? this.warmupRise : this.rise;
     let flux = 0;
     for (let b = 0; b < B; b++) {
       let e = 0;
       for (let k = lo[b]; k < hi[b]; k++) e += P[k];
       // Noise floor: minimum of the smoothed energy, rising slowly.
       const sm = (this.smooth[b] += FLOOR_SMOOTH * (e - this.smooth[b]));
-      const l = Math.log(sm + 1e-30);
-      let fl = this.floorLog[b] + this.riseLog;
-      if (!(l >= fl) || fl === -Infinity) fl = l;
-      this.floorLog[b] = fl;
-      const excess = e - this.margin[b] * Math.exp(fl);
-      const v = excess > 0 ? Math.log10(1 + gain * excess) : 0;
+      let fl = this.floor[b] * rise;
+      if (!(sm >= fl) || fl < 0) fl = sm;
+      this.floor[b] = fl;
+      const excess = e - this.margin[b] * fl;
+      // The knee of the compression is the larger of 1/gain and the band's
+      // floor: over loud noise an excess is measured against the noise,
+      // so noise that pokes above the margin weighs the same at any level.
+      const knee = KNEE_FLOOR * fl > invGain ? KNEE_FLOOR * fl : invGain;
+      const v = excess > 0 ? Math.log10(1 + excess / knee) : 0;
       hist[curSlot + b] = v;
       // Maximum filter over neighbouring bands of the reference frame.
       let ref = hist[lagSlot + b];
@@ -186,8 +212,12 @@ export class OnsetDetector {
     const median = m % 2 ? sc[(m - 1) / 2] : 0.5 * (sc[m / 2 - 1] + sc[m / 2]);
     if (c < this.medianScale * median + this.delta) return -1;
     if (candidate - this.lastOnset < this.minIntervalFrames) return -1;
-    const level = Math.max(this.levelHist[n - 2], this.levelHist[n - 1]);
+    const lh = this.levelHist;
+    const level = Math.max(lh[n - 2], lh[n - 1]);
     if (level < this.silenceDb) return -1;
+    // A sound that stops abruptly splashes energy across the spectrum (positive
+    // flux) while the level falls: an offset, not an onset.
+    if (lh[n - 1] < lh[n - 2] - OFFSET_DROP_DB && lh[n - 2] < lh[n - 3] - OFFSET_DROP_DB) return -1;
     this.lastOnset = candidate;
     return candidate;
   }

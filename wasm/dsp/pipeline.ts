@@ -168,6 +168,15 @@ export class AnalysisPipeline {
   }
 
   /**
+   * aubio-style: exactly one hop of samples in, the frame it completes out
+   * (null while the first half window is still filling).
+   */
+  process(hop: Float32Array): AnalysisFrame | null {
+    if (hop.length !== this.config.hopSize) throw new RangeError(`process() takes ${this.config.hopSize} samples, got ${hop.length}`);
+    return this.push(hop) > 0 ? this.frame : null;
+  }
+
+  /**
    * End of stream: pads with silence until every received sample has had a
    * frame centred at or after it. The pipeline can go on afterwards only
    * after reset().

@@ -18,6 +18,15 @@ import { RealFFT, RealIFFT } from '../fft.ts';
 
 /** Bandwidth kept for the autocorrelation: enough harmonics for any f0 up to ~2 kHz. */
 const ACF_MIN_BANDWIDTH_HZ = 5_000;
+/**
+ * The autocorrelation keeps bins up to half its own Nyquist frequency, with
+ * a raised-cosine taper over the top TAPER of them: sampled at four times
+ * its highest frequency, a narrow NSDF peak keeps its height between lag
+ * samples (at two times, a peak between samples can lose a third of it and
+ * the next period's peak, sampled on the dot, wins: an octave error).
+ */
+const ACF_OVERSAMPLE = 2;
+const TAPER = 0.25;
 
 export class SharedSpectrum {
   readonly windowSize: number;
@@ -37,6 +46,7 @@ export class SharedSpectrum {
   private readonly fft: RealFFT;
   private readonly ifft: RealIFFT;
   private readonly lowPower: Float64Array;
+  private readonly bandWeight: Float64Array;
   private readonly powerScale: number;
   private acfZero = 0;
   private disposed = false;
@@ -52,7 +62,7 @@ export class SharedSpectrum {
     this.windowSize = windowSize;
     this.fftSize = 2 * windowSize;
     let d = 1;
-    while (sampleRate / (2 * d) / 2 >= ACF_MIN_BANDWIDTH_HZ && d < 8 && windowSize / (2 * d) >= 64) d *= 2;
+    while (sampleRate / (2 * d) / 2 / ACF_OVERSAMPLE >= ACF_MIN_BANDWIDTH_HZ && d < 8 && windowSize / (2 * d) >= 64) d *= 2;
     this.decimation = d;
     this.fft = new RealFFT(kiss, this.fftSize);
     try {
@@ -66,6 +76,15 @@ export class SharedSpectrum {
     this.acf = new Float32Array(windowSize / d + 1);
     this.cumEnergy = new Float64Array(windowSize + 1);
     this.lowPower = new Float64Array(this.fftSize / d / 2 + 1);
+    const kMax = this.lowPower.length - 1;
+    // At low rates half the Nyquist would cut into the pitch range itself:
+    // keep at least 2.5 kHz there (below 0.45 of the rate).
+    const acfRate = sampleRate / d;
+    const cutHz = Math.max(acfRate / (2 * ACF_OVERSAMPLE), Math.min(0.45 * acfRate, 2_500));
+    const cut = Math.min(kMax, Math.floor(cutHz / (sampleRate / this.fftSize)));
+    this.bandWeight = new Float64Array(kMax + 1);
+    const t0 = Math.floor(cut * (1 - TAPER));
+    for (let k = 0; k <= cut; k++) this.bandWeight[k] = k <= t0 ? 1 : 0.5 + 0.5 * Math.cos((Math.PI * (k - t0)) / (cut - t0));
     this.powerScale = 1 / ((windowSize / 4) * (windowSize / 4));
   }
 
@@ -94,10 +113,11 @@ export class SharedSpectrum {
     const low = this.lowPower;
     const kMax = low.length - 1;
     const S = this.ifft.spectrum;
+    const bw = this.bandWeight;
     for (let k = 0; k <= kMax; k++) {
       const re = X[2 * k];
       const im = X[2 * k + 1];
-      const p = re * re + im * im;
+      const p = (re * re + im * im) * bw[k];
       low[k] = p;
       S[2 * k] = p;
       S[2 * k + 1] = 0;
