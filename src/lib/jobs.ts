@@ -116,11 +116,16 @@ export async function createJob(env: Env, init: JobInit): Promise<StartedJob> {
 
 /** Validates one event and posts it to the job; throws `RoomtoneError` when the job refuses it. */
 export async function publishJobEvent(env: Env, jobId: string, publishToken: string, input: unknown): Promise<PublishedEvent> {
-  if (!JOB_ID_PATTERN.test(jobId)) throw new RoomtoneError('not_found', 'no such job');
   const parsed = JobEventInput.safeParse(input);
   if (!parsed.success) throw new RoomtoneError('bad_request', 'invalid job event', { issues: describeIssues(parsed.error) });
   if (JSON.stringify(parsed.data).length > MAX_JOB_EVENT_BYTES) throw new RoomtoneError('too_large', `a job event is limited to ${MAX_JOB_EVENT_BYTES} bytes`);
-  const result = await jobStub(env, jobId).publish(publishToken, parsed.data);
+  return postJobEvent(env, jobId, publishToken, parsed.data);
+}
+
+/** Posts an event that has already been validated (the REST route parsed it from the body). */
+export async function postJobEvent(env: Env, jobId: string, publishToken: string, event: JobEventInput): Promise<PublishedEvent> {
+  if (!JOB_ID_PATTERN.test(jobId)) throw new RoomtoneError('not_found', 'no such job');
+  const result = await jobStub(env, jobId).publish(publishToken, event);
   if (!result.ok) throw new RoomtoneError(result.code, result.message);
   return result;
 }

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { numberVar } from '../env.ts';
 import { bearerToken, clientKey, publicOrigin, readJson } from '../http.ts';
-import { createJob, jobLinks, jobStatus, jobStub, publishJobEvent } from '../../lib/jobs.ts';
+import { createJob, jobLinks, jobStatus, jobStub, postJobEvent } from '../../lib/jobs.ts';
 import { constantTimeEqual } from '../../lib/tokens.ts';
 import { CreateJobBody, JOB_ID_PATTERN, JobEventInput, MAX_JOB_EVENT_BYTES, RoomtoneError } from '../../protocol/index.ts';
 
@@ -45,7 +45,7 @@ jobs.post('/:id/events', async (c) => {
   const token = bearerToken(c);
   if (!token) throw new RoomtoneError('unauthorized', "send the job's publish token as Authorization: Bearer <token>");
   const event = await readJson(c, JobEventInput, MAX_JOB_EVENT_BYTES);
-  return c.json(await publishJobEvent(c.env, id, token, event));
+  return c.json(await postJobEvent(c.env, id, token, event));
 });
 
 jobs.get('/:id', async (c) => {
