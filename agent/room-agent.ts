@@ -46,7 +46,8 @@ export class RoomAgent {
     await this.driver.start();
     await this.client.connect();
     this.attachedOnce = true;
-    this.report(this.driver.state(), 'attach');
+    const at = this.driver.followsRoomOnStart ? await this.adoptRoomLine() : undefined;
+    this.report(this.driver.state(at), 'attach');
     this.log(`attached to room ${this.client.code} (clock offset ${this.client.sync.offsetMs.toFixed(2)} ms ±${this.client.sync.uncertaintyMs.toFixed(2)})`);
     this.clockTimer = setInterval(() => this.sendClock(), 1000 / this.clockHz);
   }
@@ -56,6 +57,29 @@ export class RoomAgent {
     this.clockTimer = null;
     this.client.close();
     await this.driver.stop();
+  }
+
+  /** Puts a stateless driver where the room's published line is, so attaching moves nothing. */
+  private async adoptRoomLine(): Promise<number | undefined> {
+    const a = this.client.anchor;
+    if (!a) return undefined;
+    if (a.bpm !== this.driver.state().bpm || a.beats_per_bar !== this.driver.state().beats_per_bar) {
+      await this.driver.apply({ op: 'tempo', bpm: a.bpm, beats_per_bar: a.beats_per_bar });
+    }
+    if (a.status === 'stopped' && a.sample === 0) return undefined;
+    // Start a little ahead so the device has a buffer reference on both sides.
+    const localStart = performance.timeOrigin + performance.now() + 20;
+    const p = this.client.position(localStart)!;
+    await this.driver.apply({ op: 'seek', samples: p.sample_pos });
+    if (a.status === 'playing') await this.driver.apply({ op: 'play', atLocalMs: localStart });
+    if (a.status === 'paused') {
+      await this.driver.apply({ op: 'play' });
+      await this.driver.apply({ op: 'pause' });
+      await this.driver.apply({ op: 'seek', samples: p.sample_pos });
+    }
+    this.log(`took the room's position ${p.seconds.toFixed(3)} s (${a.status})`);
+    // Report the state at the start instant: that is the point on the room's line.
+    return localStart;
   }
 
   private onConnection(s: ConnectionState): void {

@@ -28,6 +28,13 @@ export type DriverCommand =
 export interface TransportDriver {
   readonly name: string;
   readonly sampleRate: number;
+  /**
+   * True when the driver has no transport state of its own to defend (a
+   * software transport): on its first attach it takes the room's position,
+   * so a restarted agent resumes without a jump. A DAW driver says false: the
+   * DAW's state is the truth.
+   */
+  readonly followsRoomOnStart: boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
   state(localMs?: number): DriverState;
@@ -48,6 +55,7 @@ export interface TransportDriver {
  */
 export class DeviceTransport implements TransportDriver {
   readonly device: DeviceClock;
+  readonly followsRoomOnStart = true;
   private status: TransportStatus = 'stopped';
   private bpm: number;
   private beatsPerBar: number;
@@ -104,6 +112,12 @@ export class DeviceTransport implements TransportDriver {
   private deviceAt(localMs: number): number {
     if (!this.last) return 0;
     return this.last.deviceSample + ((localMs - this.last.localMs) * this.device.sampleRate) / 1000;
+  }
+
+  /** Maps a device counter to the timeline: with a simulated device's true counter, the true playhead. */
+  timelineFromDevice(deviceSample: number): number {
+    if (this.status !== 'playing') return this.tlHold;
+    return this.tlStart + Math.max(0, deviceSample - this.devStart);
   }
 
   private timelineAt(localMs: number): number {

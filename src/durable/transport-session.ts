@@ -571,6 +571,8 @@ export class TransportSession extends DurableObject<Env> {
     const a = room.anchor;
     // Stopped, or a report from before the last discontinuity (a correction is not one).
     if (a.status !== 'playing' || serverMs < (this.segmentStartMs ?? a.server_ms)) return;
+    // A playing agent is activity: its room does not expire under it.
+    room.last_activity_ms = Date.now();
     this.clockFit ??= new ClockLineFit(a.sample_rate);
     this.clockFit.add({ serverMs, sample });
     const fit = this.clockFit;
