@@ -4,6 +4,8 @@ import { registerRoom } from './commands/room.ts';
 import { registerWatch } from './commands/watch.ts';
 import { registerAgent } from './commands/agent.ts';
 import { registerJob } from './commands/job.ts';
+import { registerCatalog } from './commands/catalog.ts';
+import { registerIdentify } from './commands/identify.ts';
 import { CliError } from './cli-error.ts';
 
 const program = new Command('roomtone')
@@ -15,6 +17,8 @@ registerRoom(program);
 registerWatch(program);
 registerAgent(program);
 registerJob(program);
+registerCatalog(program);
+registerIdentify(program);
 
 try {
   await program.parseAsync(process.argv);
