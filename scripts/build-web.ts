@@ -7,7 +7,7 @@
 // Files are overwritten in place rather than the directory being wiped first:
 // a dev server watching web/dist keeps serving while a rebuild runs.
 import { build, type BuildOptions, type Plugin } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -19,6 +19,8 @@ export const WEB_DIST = join(ROOT, 'web/dist');
 const ENTRIES = {
   home: join(SRC, 'home.ts'),
   room: join(SRC, 'room.ts'),
+  identify: join(SRC, 'identify.ts'),
+  upload: join(SRC, 'upload.ts'),
   // An AudioWorklet module is loaded by URL into its own global scope, so it is its own bundle.
   'capture-worklet': join(SRC, 'audio/capture-worklet.ts'),
 };
@@ -70,6 +72,7 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<{ outdir: st
   const copied = copyTree(PUBLIC, WEB_DIST);
   const options: BuildOptions = {
     entryPoints: ENTRIES,
+    absWorkingDir: ROOT,
     outdir: join(WEB_DIST, 'assets'),
     bundle: true,
     format: 'esm',
@@ -80,11 +83,20 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<{ outdir: st
     sourcemap: true,
     legalComments: 'none',
     logLevel: 'warning',
+    // Pages share the protocol, client and zod: one cached chunk instead of a copy in each page.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     metafile: true,
     plugins: [zodEnglishOnly],
   };
   const result = await build(options);
-  const outputs = Object.keys(result.metafile?.outputs ?? {}).length;
+  const written = new Set(Object.keys(result.metafile?.outputs ?? {}).map((p) => resolve(ROOT, p)));
+  // Chunk names carry a content hash: drop the ones no page refers to any more.
+  const chunks = join(WEB_DIST, 'assets/chunks');
+  for (const name of existsSync(chunks) ? readdirSync(chunks) : []) {
+    if (!written.has(join(chunks, name))) rmSync(join(chunks, name), { force: true });
+  }
+  const outputs = written.size;
   if (!opts.quiet) {
     console.log(`web: built ${outputs} bundles and copied ${copied} files into web/dist in ${Math.round(performance.now() - started)} ms`);
   }

@@ -16,15 +16,16 @@ interface CaptureOptions {
 }
 
 class CaptureProcessor extends AudioWorkletProcessor {
+  private readonly size: number;
   private frame: Float32Array;
   private filled = 0;
 
   constructor(options: CaptureOptions) {
     super(options);
     // About 40 ms at 48 kHz: small enough for a live tuner, big enough to keep messages few.
-    const size = options.processorOptions?.frameSize ?? 2048;
-    this.frame = new Float32Array(size);
-    this.port.postMessage({ type: 'ready', sampleRate, frameSize: size });
+    this.size = options.processorOptions?.frameSize ?? 2048;
+    this.frame = new Float32Array(this.size);
+    this.port.postMessage({ type: 'ready', sampleRate, frameSize: this.size });
   }
 
   process(inputs: Float32Array[][]): boolean {
@@ -36,10 +37,10 @@ class CaptureProcessor extends AudioWorkletProcessor {
       let s = 0;
       for (let c = 0; c < k; c++) s += channels[c][i];
       this.frame[this.filled++] = s / k;
-      if (this.filled === this.frame.length) {
-        // Transfer, not copy; a fresh buffer takes its place.
+      if (this.filled === this.size) {
+        // Transfer, not copy; a fresh buffer takes its place (the sent one is detached, length 0).
         this.port.postMessage(this.frame, [this.frame.buffer]);
-        this.frame = new Float32Array(this.frame.length);
+        this.frame = new Float32Array(this.size);
         this.filled = 0;
       }
     }

@@ -1,0 +1,86 @@
+// "What's playing?" in headless Chromium: the fake microphone plays a track
+// that is in the catalog, and the page names it. Also what people see when
+// the microphone is refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { launchBrowser, screenshot, watchErrors } from '../support/browser.ts';
+import { MIC_RATE, renderWavFile, tune } from '../support/audio.ts';
+import { loadKissFFT } from '../../wasm/kissfft-node.ts';
+import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
+import { fluidsynthAvailable } from '../fixtures/render.ts';
+import { buildWeb } from '../../scripts/build-web.ts';
+
+const TITLE = 'Seeded Tune No. 7';
+const ARTIST = 'The Test Rig';
+
+let server: LocalServer;
+let micBrowser: Browser;
+let plainBrowser: Browser;
+
+beforeAll(async () => {
+  if (!fluidsynthAvailable()) throw new Error('these tests need fluidsynth and fluid-soundfont-gm (apt-get install -y fluidsynth fluid-soundfont-gm)');
+  await buildWeb({ quiet: true });
+  const track = renderWavFile('tune.wav', tune(7, 20), 0, 20);
+  [server, micBrowser, plainBrowser] = await Promise.all([startLocalServer(), launchBrowser({ fakeMicWav: track.path }), launchBrowser()]);
+  // Fingerprinted here with the server's own code, as `roomtone catalog add` does, and uploaded as JSON.
+  const fp = fingerprintSignal(await loadKissFFT(), FINGERPRINT_PRESETS.default, track.samples, MIC_RATE);
+  const res = await fetch(`${server.url}/api/v1/catalog/tracks?wait=1`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' },
+    body: JSON.stringify({
+      title: TITLE,
+      artist: ARTIST,
+      duration_s: track.samples.length / MIC_RATE,
+      fingerprint_version: FINGERPRINT_VERSION,
+      hashes: Array.from(fp.hashes),
+      times: Array.from(fp.times),
+    }),
+  });
+  if (res.status !== 201) throw new Error(`catalog upload failed: ${res.status} ${await res.text()}`);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([micBrowser?.close(), plainBrowser?.close()]);
+  await server?.stop();
+});
+
+describe("the What's playing? page", () => {
+  it('names the catalog track the microphone hears, with its artist and the position in the track', async () => {
+    const context = await micBrowser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true });
+    await context.grantPermissions(['microphone'], { origin: server.url });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${server.url}/identify`);
+    await page.getByRole('button', { name: 'Listen' }).click();
+    await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Listening');
+    await expect.poll(() => page.locator('#match-title').textContent(), { timeout: 30_000 }).toBe(TITLE);
+    expect(await page.locator('#match-artist').textContent()).toBe(ARTIST);
+    // How long it has listened is on screen and grows.
+    const listened = async () => Number(/Listening… ([\d.]+) s/.exec((await page.locator('#listen-status').textContent()) ?? '')?.[1]);
+    const first = await listened();
+    await page.waitForTimeout(600);
+    expect(await listened()).toBeGreaterThan(first);
+    // The fake microphone plays the 20 s file in a loop: the position is somewhere inside the track.
+    const pos = (await page.locator('#match-pos').textContent())!;
+    const [m, s] = pos.split(':').map(Number);
+    expect(m * 60 + s).toBeLessThanOrEqual(21);
+    expect(await page.locator('#level').evaluate((el) => (el as HTMLMeterElement).value)).toBeGreaterThan(-60);
+    await screenshot(page, 'identify-match');
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(() => page.locator('#conn').textContent()).toBe('Not listening');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('explains a refused microphone instead of failing silently', async () => {
+    const context = await plainBrowser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/identify`);
+    await page.getByRole('button', { name: 'Listen' }).click();
+    await expect.poll(() => page.locator('#mic-error').textContent(), { timeout: 10_000 }).toMatch(/Microphone access was denied|No microphone was found/);
+    expect(await page.getByRole('button', { name: 'Listen' }).isEnabled()).toBe(true);
+    await screenshot(page, 'identify-mic-denied');
+    await context.close();
+  });
+});

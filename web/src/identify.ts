@@ -1,0 +1,163 @@
+// "What's playing?": streams the microphone to the server's live
+// identification (WS /api/v1/match/:client_id) and shows the match, and where
+// in the track the music is now.
+
+import { type MatchData, type MatchServerMessage, MATCH_CLOSE } from '../../src/protocol/index.ts';
+import { Mic, MicError, rmsDb } from './audio/mic.ts';
+import { PcmSocket, wsUrl, type PcmSocketState } from './audio/pcm-socket.ts';
+import { byId, describeError, setText, show } from './dom.ts';
+import { formatClock, randomId } from './format.ts';
+
+/** After this long without a match the page says so (it keeps listening). */
+const NO_MATCH_HINT_S = 20;
+
+const listen = byId<HTMLButtonElement>('listen');
+const status = byId('listen-status');
+const pill = byId('conn');
+const level = byId<HTMLMeterElement>('level');
+const micError = byId('mic-error');
+const matchBox = byId('match');
+
+let mic: Mic | null = null;
+let socket: PcmSocket | null = null;
+let match: MatchData | null = null;
+/** Audio the server has been sent since the stream (re)started, in seconds. */
+let sentS = 0;
+let sampleRate = 48_000;
+
+function setPill(text: string, state: string): void {
+  pill.dataset.state = state;
+  setText(pill, text);
+}
+
+function showError(text: string | null): void {
+  setText(micError, text ?? '');
+  show(micError, text !== null);
+}
+
+function renderMatch(): void {
+  show(matchBox, match !== null);
+  if (!match) return;
+  setText(byId('match-title'), match.title);
+  setText(byId('match-artist'), match.artist ?? '');
+  setText(byId('match-confidence'), `${Math.round(match.confidence * 100)}%`);
+  setText(byId('match-after'), `${match.audio_s.toFixed(1)} s`);
+}
+
+/** `offset_s` is where the stream's first sample sits in the track; the music has moved on by what was sent since. */
+function renderPosition(): void {
+  if (match) setText(byId('match-pos'), formatClock(match.offset_s + sentS * match.speed));
+}
+
+/** Receivers check what they use: a frame that is not a well-formed match is ignored. */
+function isMatchData(d: unknown): d is MatchData {
+  const m = d as Partial<MatchData> | null;
+  return (
+    typeof m === 'object' && m !== null &&
+    typeof m.title === 'string' && typeof m.offset_s === 'number' && typeof m.confidence === 'number' &&
+    typeof m.audio_s === 'number' && typeof m.speed === 'number' && (m.artist === null || typeof m.artist === 'string')
+  );
+}
+
+function onMessage(msg: MatchServerMessage): void {
+  switch (msg.type) {
+    case 'match':
+      if (!isMatchData(msg.data)) return;
+      match = msg.data;
+      renderMatch();
+      renderPosition();
+      return;
+    case 'error':
+      showError(`The server refused the audio: ${String(msg.message)}`);
+      return;
+    default:
+      return;
+  }
+}
+
+function onFrame(frame: Float32Array<ArrayBuffer>): void {
+  level.value = Math.max(-60, rmsDb(frame));
+  if (!socket?.send(frame)) return;
+  sentS += frame.length / sampleRate;
+  if (!match) {
+    setText(status, sentS >= NO_MATCH_HINT_S
+      ? `Listening… ${sentS.toFixed(1)} s. No match yet: move closer to the music, or it may not be in the catalog.`
+      : `Listening… ${sentS.toFixed(1)} s`);
+  } else {
+    setText(status, `Listening… ${sentS.toFixed(1)} s`);
+    renderPosition();
+  }
+}
+
+function onSocketState(s: PcmSocketState, detail?: string): void {
+  if (s === 'open') {
+    sentS = 0;
+    match = null;
+    renderMatch();
+    setPill('Listening', 'open');
+    showError(null);
+  } else if (s === 'reconnecting') {
+    setPill('Reconnecting…', 'reconnecting');
+    setText(status, 'Connection lost. Reconnecting…');
+  } else if (s === 'connecting') {
+    setPill('Connecting…', 'connecting');
+  } else if (detail) {
+    setPill('Stopped', 'closed');
+    showError(`Identification stopped: ${detail}`);
+    void stop();
+  }
+}
+
+async function start(): Promise<void> {
+  showError(null);
+  listen.disabled = true;
+  setText(status, 'Asking for the microphone…');
+  try {
+    mic = await Mic.open({ frameSize: 4096, onFrame });
+  } catch (e) {
+    listen.disabled = false;
+    setText(status, 'Not listening.');
+    showError(e instanceof MicError ? e.message : describeError(e));
+    return;
+  }
+  sampleRate = mic.sampleRate;
+  mic.onEnded(() => {
+    showError('The microphone stopped (unplugged, or permission was withdrawn).');
+    void stop();
+  });
+  socket = new PcmSocket({
+    url: wsUrl(`/api/v1/match/${randomId('web')}`),
+    hello: { type: 'hello', sample_rate: sampleRate, format: 'f32', channels: 1 },
+    isReady: (m) => m.type === 'ready',
+    onMessage: (m) => onMessage(m as unknown as MatchServerMessage),
+    onState: onSocketState,
+    finalCodes: {
+      [MATCH_CLOSE.disconnected]: 'the server ended this stream',
+      [MATCH_CLOSE.replaced]: 'another page took over this stream',
+      [MATCH_CLOSE.misbehaving]: 'the server refused the audio',
+    },
+  });
+  listen.textContent = 'Stop';
+  listen.classList.remove('primary');
+  listen.disabled = false;
+  setText(status, 'Listening…');
+}
+
+async function stop(): Promise<void> {
+  const s = socket;
+  socket = null;
+  if (s) {
+    s.sendJson({ type: 'end' });
+    s.close();
+  }
+  await mic?.close();
+  mic = null;
+  level.value = -60;
+  listen.textContent = 'Listen';
+  listen.classList.add('primary');
+  listen.disabled = false;
+  setPill('Not listening', 'idle');
+  setText(status, match ? `Stopped after ${sentS.toFixed(1)} s.` : 'Not listening.');
+}
+
+listen.addEventListener('click', () => void (mic ? stop() : start()));
