@@ -186,7 +186,7 @@ export interface EncodeWavOptions {
 }
 
 /** Writes mono samples (-1..1, clipped for integer formats) as a WAV file. */
-export function encodeWav(samples: Float32Array, sampleRate: number, opts: EncodeWavOptions = {}): Uint8Array {
+export function encodeWav(samples: Float32Array, sampleRate: number, opts: EncodeWavOptions = {}): Uint8Array<ArrayBuffer> {
   const depth = opts.bitDepth ?? 16;
   const channels = opts.channels ?? 1;
   const isFloat = depth === '32f';

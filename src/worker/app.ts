@@ -6,6 +6,7 @@ import { jobs } from './routes/jobs.ts';
 import { catalog } from './routes/catalog.ts';
 import { match } from './routes/match.ts';
 import { monitoring } from './routes/monitoring.ts';
+import { analysis } from './routes/analysis.ts';
 import { RoomtoneError } from '../protocol/index.ts';
 
 export const app = new Hono<AppEnv>();
@@ -16,6 +17,7 @@ app.route('/api/v1/jobs', jobs);
 app.route('/api/v1/catalog', catalog);
 app.route('/api/v1/match', match);
 app.route('/api/v1/monitoring', monitoring);
+app.route('/api/v1', analysis);
 
 // The room page is one HTML file for every code: the page reads the code from its URL.
 app.get('/r/:code', async (c) => {

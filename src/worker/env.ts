@@ -4,6 +4,7 @@ import type { Job } from '../durable/job.ts';
 import type { CatalogShard } from '../durable/catalog-shard.ts';
 import type { MatchStream } from '../durable/match-stream.ts';
 import type { LiveStreamRegistry } from '../durable/live-stream-registry.ts';
+import type { AnalysisStream } from '../durable/analysis-stream.ts';
 
 export interface Env {
   TRANSPORT: DurableObjectNamespace<TransportSession>;
@@ -12,6 +13,7 @@ export interface Env {
   CATALOG: DurableObjectNamespace<CatalogShard>;
   MATCH: DurableObjectNamespace<MatchStream>;
   LIVE_STREAMS: DurableObjectNamespace<LiveStreamRegistry>;
+  ANALYSIS: DurableObjectNamespace<AnalysisStream>;
   ASSETS?: Fetcher;
   /** Secret: catalog writes, monitoring, force-disconnect. `.dev.vars` locally. */
   ADMIN_TOKEN?: string;

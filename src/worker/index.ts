@@ -6,5 +6,6 @@ export { Job } from '../durable/job.ts';
 export { CatalogShard } from '../durable/catalog-shard.ts';
 export { MatchStream } from '../durable/match-stream.ts';
 export { LiveStreamRegistry } from '../durable/live-stream-registry.ts';
+export { AnalysisStream } from '../durable/analysis-stream.ts';
 
 export default app;
