@@ -6,6 +6,7 @@ import { registerAgent } from './commands/agent.ts';
 import { registerJob } from './commands/job.ts';
 import { registerCatalog } from './commands/catalog.ts';
 import { registerIdentify } from './commands/identify.ts';
+import { registerAnalyze } from './commands/analyze.ts';
 import { CliError } from './cli-error.ts';
 
 const program = new Command('roomtone')
@@ -19,6 +20,7 @@ registerAgent(program);
 registerJob(program);
 registerCatalog(program);
 registerIdentify(program);
+registerAnalyze(program);
 
 try {
   await program.parseAsync(process.argv);
