@@ -75,10 +75,10 @@ function onMessage(msg: MatchServerMessage): void {
   }
 }
 
-function onFrame(frame: Float32Array<ArrayBuffer>): void {
+function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
   level.value = Math.max(-60, rmsDb(frame));
-  if (!socket?.send(frame)) return;
-  sentS += frame.length / sampleRate;
+  if (!socket?.push(frame, capturedAt)) return;
+  sentS = socket.samplesSent / sampleRate;
   if (!match) {
     setText(status, sentS >= NO_MATCH_HINT_S
       ? `Listening… ${sentS.toFixed(1)} s. No match yet: move closer to the music, or it may not be in the catalog.`
@@ -127,7 +127,7 @@ async function start(): Promise<void> {
   });
   socket = new PcmSocket({
     url: wsUrl(`/api/v1/match/${randomId('web')}`),
-    hello: { type: 'hello', sample_rate: sampleRate, format: 'f32', channels: 1 },
+    hello: () => ({ type: 'hello', sample_rate: sampleRate, format: 'f32', channels: 1 }),
     isReady: (m) => m.type === 'ready',
     onMessage: (m) => onMessage(m as unknown as MatchServerMessage),
     onState: onSocketState,

@@ -8,6 +8,7 @@ import { codeFromLocation, forgetControlToken, takeControlToken } from './room-l
 import { TransportView } from './transport-view.ts';
 import { StatusView } from './status-view.ts';
 import { Controls } from './controls.ts';
+import { AnalysePanel } from './analyse/analyse-panel.ts';
 
 interface Session {
   client: RoomClient;
@@ -24,6 +25,7 @@ function storage(): Storage | null {
 }
 
 let session: Session | null = null;
+let analyse: AnalysePanel | null = null;
 
 function join(code: string, token: string | null, notice: string | null = null): void {
   session?.transport.stop();
@@ -71,6 +73,9 @@ function exposeDebugHandle(): void {
     get drawn() {
       return session?.transport.drawn ? { ...session.transport.drawn } : null;
     },
+    get analysis() {
+      return analyse ? { ...analyse.stats } : null;
+    },
   };
   Object.defineProperty(window, 'roomtone', { value: Object.freeze(handle), writable: false, configurable: false });
 }
@@ -90,6 +95,7 @@ function main(): void {
   document.title = `Room ${code} · roomtone`;
   setText(byId('room-code'), code);
   join(code, takeControlToken(code, location, history, storage()));
+  analyse = new AnalysePanel(() => session!.client);
 }
 
 main();

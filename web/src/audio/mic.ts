@@ -4,6 +4,8 @@
 // control) is switched off: it would bend the pitch, onsets and fingerprints
 // the server computes.
 
+import { localNow } from '../../../src/client/clock-sync.ts';
+
 export const WORKLET_URL = '/assets/capture-worklet.js';
 
 export class MicError extends Error {
@@ -18,7 +20,8 @@ export class MicError extends Error {
 export interface MicOptions {
   /** Samples per frame delivered to `onFrame`. */
   frameSize?: number;
-  onFrame: (frame: Float32Array<ArrayBuffer>) => void;
+  /** A frame and the local time (epoch ms) its first sample was captured. */
+  onFrame: (frame: Float32Array<ArrayBuffer>, capturedAtLocalMs: number) => void;
 }
 
 /** Turns what getUserMedia throws into something a person can act on. */
@@ -82,8 +85,10 @@ export class Mic {
         processorOptions: { frameSize: opts.frameSize ?? 2048 },
       });
       node.port.onmessage = (e: MessageEvent) => {
-        // The worklet transfers a plain ArrayBuffer with each frame.
-        if (e.data instanceof Float32Array) opts.onFrame(e.data as Float32Array<ArrayBuffer>);
+        // The worklet transfers a plain ArrayBuffer with each frame, as soon as its last sample is in.
+        if (!(e.data instanceof Float32Array)) return;
+        const frame = e.data as Float32Array<ArrayBuffer>;
+        opts.onFrame(frame, localNow() - (frame.length / context.sampleRate) * 1000);
       };
       // The graph is pulled from the destination: a muted path keeps the worklet running without echoing the mic.
       const mute = context.createGain();

@@ -1,8 +1,14 @@
 // A WebSocket that carries live audio to the server: one JSON hello that
 // declares the format, then each frame as one binary message of
-// little-endian Float32 PCM (never base64). Reconnects by itself with the
-// shared backoff, sending the hello again; frames captured while the socket
-// is down are dropped, since live analysis wants the present, not a backlog.
+// little-endian Float32 PCM (never base64).
+//
+// The hello is written when the first frame after connecting arrives, so it
+// can say when that frame's first sample was captured (analysis streams place
+// onsets on the room's beat grid with it). Frames wait in a short queue until
+// the server accepts the hello, then flow directly. The stream's time is its
+// sample count, so frames are never dropped mid-stream: if the network falls
+// too far behind, the stream is restarted instead, with a new hello.
+// Reconnects by itself with the shared backoff.
 
 import { backoffDelay, DEFAULT_BACKOFF } from '../../../src/client/backoff.ts';
 
@@ -11,7 +17,8 @@ export type PcmSocketState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export interface PcmSocketOptions {
   /** ws:// or wss:// URL of the stream. */
   url: string;
-  hello: Record<string, unknown>;
+  /** The hello, given the local time (epoch ms) at which the stream's first sample was captured. */
+  hello: (firstSampleLocalMs: number) => Record<string, unknown>;
   /** True for the server message that accepts the hello; frames flow after it. */
   isReady: (msg: { type?: unknown }) => boolean;
   onMessage: (msg: { type?: unknown } & Record<string, unknown>) => void;
@@ -20,8 +27,10 @@ export interface PcmSocketOptions {
   finalCodes?: Record<number, string>;
 }
 
-/** More than this many bytes waiting in the socket means the network cannot keep up: drop rather than queue. */
+/** Bytes waiting to be sent beyond which the stream is restarted rather than left to lag further (~5 s of 48 kHz). */
 const MAX_BUFFERED_BYTES = 1 << 20;
+/** Frames kept while the hello is in flight; a server this slow to answer gets a fresh connection. */
+const MAX_QUEUED_FRAMES = 64;
 
 export function wsUrl(path: string): string {
   const u = new URL(path, location.href);
@@ -30,11 +39,14 @@ export function wsUrl(path: string): string {
 }
 
 export class PcmSocket {
-  /** Frames sent since the last (re)connection was accepted. */
-  framesSent = 0;
-  framesDropped = 0;
+  /** Samples sent since the current stream began (its clock). */
+  samplesSent = 0;
+  /** Local time the current stream's first sample was captured. */
+  streamStartLocalMs: number | null = null;
   private ws: WebSocket | null = null;
+  private helloSent = false;
   private ready = false;
+  private queue: Float32Array<ArrayBuffer>[] = [];
   private attempt = 0;
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -49,16 +61,22 @@ export class PcmSocket {
     return this.ready;
   }
 
-  /** Sends one frame as binary; false when it had to be dropped. */
-  send(frame: Float32Array<ArrayBuffer>): boolean {
+  /** Hands over one captured frame; false when there is no stream to put it in (connecting, or down). */
+  push(frame: Float32Array<ArrayBuffer>, capturedAtLocalMs: number): boolean {
     const ws = this.ws;
-    if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.framesDropped++;
-      return false;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.helloSent) {
+      this.helloSent = true;
+      this.streamStartLocalMs = capturedAtLocalMs;
+      ws.send(JSON.stringify(this.opts.hello(capturedAtLocalMs)));
     }
-    // Float32Array is little-endian on every platform browsers run on.
-    ws.send(frame);
-    this.framesSent++;
+    if (!this.ready) {
+      if (this.queue.length >= MAX_QUEUED_FRAMES) return this.restart('the server did not accept the stream in time'), false;
+      this.queue.push(frame);
+      return true;
+    }
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) return this.restart('the network cannot keep up with the audio'), false;
+    this.sendFrame(ws, frame);
     return true;
   }
 
@@ -78,8 +96,35 @@ export class PcmSocket {
       // already closed
     }
     this.ws = null;
-    this.ready = false;
+    this.reset();
     this.opts.onState('closed');
+  }
+
+  private sendFrame(ws: WebSocket, frame: Float32Array<ArrayBuffer>): void {
+    // Float32Array is little-endian on every platform browsers run on.
+    ws.send(frame);
+    this.samplesSent += frame.length;
+  }
+
+  private reset(): void {
+    this.helloSent = false;
+    this.ready = false;
+    this.queue = [];
+    this.samplesSent = 0;
+    this.streamStartLocalMs = null;
+  }
+
+  private restart(reason: string): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.reset();
+    try {
+      ws?.close(1000, 'restart');
+    } catch {
+      // already closed
+    }
+    this.opts.onState('reconnecting', reason);
+    this.open();
   }
 
   private open(): void {
@@ -88,20 +133,20 @@ export class PcmSocket {
     const ws = new WebSocket(this.opts.url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    this.ready = false;
-    ws.addEventListener('open', () => ws.send(JSON.stringify(this.opts.hello)));
+    this.reset();
     ws.addEventListener('message', (e: MessageEvent) => {
-      if (typeof e.data !== 'string') return;
+      if (this.ws !== ws || typeof e.data !== 'string') return;
       let msg: { type?: unknown } & Record<string, unknown>;
       try {
         msg = JSON.parse(e.data);
       } catch {
         return;
       }
-      if (!this.ready && this.opts.isReady(msg)) {
+      if (this.helloSent && !this.ready && this.opts.isReady(msg)) {
         this.ready = true;
         this.attempt = 0;
-        this.framesSent = 0;
+        for (const f of this.queue) this.sendFrame(ws, f);
+        this.queue = [];
         this.opts.onState('open');
       }
       this.opts.onMessage(msg);
@@ -109,7 +154,7 @@ export class PcmSocket {
     ws.addEventListener('close', (e: CloseEvent) => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
-      this.ready = false;
+      this.reset();
       const final = this.opts.finalCodes?.[e.code];
       if (final) {
         this.stopped = true;
