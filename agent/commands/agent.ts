@@ -92,10 +92,14 @@ export function registerAgent(program: Command): void {
         if (s === 'closed' || s === 'expired' || s === 'not_found') finished();
       });
       agent.client.on('expired', ({ reason }) => log(`room expired: ${reason}`));
+      const stop = () => finished();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       try {
         await agent.start();
       } catch (e) {
         await agent.stop();
+        if (e instanceof RoomCommandError && e.code === 'expired') return; // already said
         if (e instanceof RoomCommandError && e.code === 'unauthorized') throw new CliError(`room ${code} refused the token: use the control token printed when the room was created`);
         if (e instanceof RoomCommandError && e.code === 'not_found') throw new CliError(`no room ${code} at ${url.origin}`);
         throw e;
@@ -108,9 +112,6 @@ export function registerAgent(program: Command): void {
             `±${agent.client.sync.uncertaintyMs.toFixed(2)}  reports ${agent.reportsSent}  ${agent.client.state}`,
         );
       }, 5000);
-      const stop = () => finished();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
       await done;
       clearInterval(status);
       const replaced = agent.client.state === 'closed';

@@ -82,6 +82,9 @@ function parseTarget(target: ProxyOptions['target']): { host: string; port: numb
 /** Forwards chunks one way after a delay, never reordering them. */
 class DelayedPipe {
   private lastDue = 0;
+  /** Chunks in arrival order with their due times; one timer drains them, so order is kept. */
+  private queue: Array<{ due: number; chunk: Buffer }> = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly to: Socket;
   private readonly delay: () => number;
   private readonly count: (n: number) => void;
@@ -92,13 +95,27 @@ class DelayedPipe {
   }
   push(chunk: Buffer): void {
     const d = this.delay();
-    if (d <= 0 && this.lastDue <= Date.now()) {
+    if (d <= 0 && this.queue.length === 0) {
       this.write(chunk);
       return;
     }
+    // Timers created at different moments for the same instant may fire in
+    // any order; a byte stream must not, so due times never go backwards and
+    // a single timer releases the queue head first.
     const due = Math.max(Date.now() + d, this.lastDue);
     this.lastDue = due;
-    setTimeout(() => this.write(chunk), due - Date.now());
+    this.queue.push({ due, chunk });
+    if (!this.timer) this.arm();
+  }
+  private arm(): void {
+    const head = this.queue[0];
+    if (!head) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const now = Date.now();
+      while (this.queue.length && this.queue[0].due <= now) this.write(this.queue.shift()!.chunk);
+      this.arm();
+    }, Math.max(0, head.due - Date.now()));
   }
   private write(chunk: Buffer): void {
     if (this.to.destroyed) return;

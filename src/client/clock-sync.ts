@@ -1,8 +1,14 @@
 // Offset to server time, NTP-style: each ping/pong gives
-//   offset = ((t1 - t0) + (t2 - t3)) / 2,  rtt = (t3 - t0) - (t2 - t1)
-// and the error of one sample is at most rtt/2 (all of it if the path is
-// asymmetric). Queueing only ever adds delay, so the samples with the lowest
-// RTT are the truest: keep a window, take the best few, average their offsets.
+//   up = t1 - t0 = d_up + θ,   down = t3 - t2 = d_down - θ
+// where θ is the offset (server minus local) and d are the one-way delays.
+// Queueing only ever adds delay, so the smallest `up` and the smallest `down`
+// seen in a window each approach their path's minimum, and
+//   θ = (min(up) - min(down)) / 2
+// when the two minimum delays are equal (the assumption of every round-trip
+// sync; an asymmetric path biases it by half the asymmetry). Taking the two
+// minima separately converges far faster under jitter than waiting for one
+// exchange that was lucky both ways (the lowest-RTT sample), which is what
+// it falls back to with only a few samples.
 //
 // Server timestamps are whole milliseconds (deployed Workers even freeze
 // Date.now() between I/O), so one sample is quantised to a millisecond; the
@@ -11,6 +17,8 @@
 export interface SyncSample {
   offsetMs: number;
   rttMs: number;
+  upMs: number;
+  downMs: number;
   /** Local time the sample was taken. */
   atMs: number;
 }
@@ -19,11 +27,18 @@ export interface ClockSyncOptions {
   /** Samples older than this are dropped, so slow drift between clocks is followed. */
   windowMs: number;
   maxSamples: number;
-  /** How many of the lowest-RTT samples are averaged. */
+  /** How many of the lowest-RTT samples are averaged while there are too few for the split minima. */
   best: number;
+  /** Samples needed before the estimate uses the separate minima of each direction. */
+  splitAfter: number;
 }
 
-export const DEFAULT_CLOCK_SYNC: ClockSyncOptions = { windowMs: 60_000, maxSamples: 128, best: 4 };
+/**
+ * Two minutes of samples: long enough for the minima to converge, short
+ * enough that the residual drift between two NTP-disciplined hosts (a few
+ * ppm) moves the offset by well under a millisecond within it.
+ */
+export const DEFAULT_CLOCK_SYNC: ClockSyncOptions = { windowMs: 120_000, maxSamples: 256, best: 4, splitAfter: 8 };
 
 /** Local high-resolution wall clock in ms: monotonic within a page, aligned to the epoch. */
 export function localNow(): number {
@@ -46,7 +61,7 @@ export class ClockSync {
     const s1 = Number.isInteger(t1) ? t1 + 0.5 : t1;
     const s2 = Number.isInteger(t2) ? t2 + 0.5 : t2;
     const rttMs = Math.max(0, t3 - t0 - (s2 - s1));
-    const sample = { offsetMs: (s1 - t0 + (s2 - t3)) / 2, rttMs, atMs: t3 };
+    const sample = { offsetMs: (s1 - t0 + (s2 - t3)) / 2, rttMs, upMs: s1 - t0, downMs: t3 - s2, atMs: t3 };
     this.samples.push(sample);
     this.prune(t3);
     this.recompute();
@@ -65,7 +80,17 @@ export class ClockSync {
       return;
     }
     const best = [...this.samples].sort((a, b) => a.rttMs - b.rttMs).slice(0, this.options.best);
-    const offsetMs = best.reduce((s, x) => s + x.offsetMs, 0) / best.length;
+    let offsetMs: number;
+    if (this.samples.length >= this.options.splitAfter) {
+      let minUp = Infinity;
+      let minDown = Infinity;
+      for (const x of this.samples) {
+        if (x.upMs < minUp) minUp = x.upMs;
+        if (x.downMs < minDown) minDown = x.downMs;
+      }
+      offsetMs = (minUp - minDown) / 2;
+    } else offsetMs = best.reduce((s, x) => s + x.offsetMs, 0) / best.length;
+    // The honest bound stays half the best round trip: no method can see path asymmetry.
     this.estimate = { offsetMs, uncertaintyMs: best[0].rttMs / 2 };
   }
 

@@ -41,10 +41,14 @@ export interface RoomClientOptions {
 }
 
 const DEFAULTS = {
-  joinPings: 16,
-  pingSpacingMs: 25,
-  resyncEveryMs: 5_000,
-  resyncPings: 3,
+  joinPings: 20,
+  // Far enough apart that one ping's jitter does not queue the next behind it.
+  pingSpacingMs: 40,
+  // One ping a second keeps ~100 samples in the window: enough for the
+  // per-direction minima to sit within a fraction of a millisecond of the
+  // path's floor under heavy jitter. The room pushes nothing meanwhile.
+  resyncEveryMs: 1_000,
+  resyncPings: 1,
   commandTimeoutMs: 5_000,
 };
 
