@@ -44,8 +44,8 @@ export interface TransportDriver {
   apply(cmd: DriverCommand): Promise<DriverState>;
   /** Changes the driver makes by itself: the DAW's own buttons, or the end of a file. */
   onChange(fn: (s: DriverState, cause: 'local' | 'end') => void): void;
-  /** Audio from the device, for streaming to analysis (sources that have audio). */
-  onAudio?(fn: (audio: Float32Array, deviceSample: number) => void): void;
+  /** Audio from the device, for streaming to analysis (sources that have audio); `localMs` is the time of the buffer's end. */
+  onAudio?(fn: (audio: Float32Array, deviceSample: number, localMs: number) => void): void;
 }
 
 /**
@@ -66,7 +66,7 @@ export class DeviceTransport implements TransportDriver {
   private tlHold = 0;
   private last: BufferReport | null = null;
   private changeListeners: Array<(s: DriverState, cause: 'local' | 'end') => void> = [];
-  private audioListeners: Array<(audio: Float32Array, deviceSample: number) => void> = [];
+  private audioListeners: Array<(audio: Float32Array, deviceSample: number, localMs: number) => void> = [];
 
   constructor(device: DeviceClock, opts: { bpm?: number; beats_per_bar?: number } = {}) {
     this.device = device;
@@ -89,7 +89,7 @@ export class DeviceTransport implements TransportDriver {
   async start(): Promise<void> {
     await this.device.start((r) => {
       this.last = r;
-      if (r.audio) for (const fn of this.audioListeners) fn(r.audio, r.deviceSample);
+      if (r.audio) for (const fn of this.audioListeners) fn(r.audio, r.deviceSample, r.localMs);
     });
     // Wait for the first buffer so positions have a reference.
     const deadline = Date.now() + 2000;
@@ -104,7 +104,7 @@ export class DeviceTransport implements TransportDriver {
     this.changeListeners.push(fn);
   }
 
-  onAudio(fn: (audio: Float32Array, deviceSample: number) => void): void {
+  onAudio(fn: (audio: Float32Array, deviceSample: number, localMs: number) => void): void {
     this.audioListeners.push(fn);
   }
 

@@ -9,6 +9,7 @@ import { listDevices, openDeviceClock } from '../sources/device.ts';
 import type { DeviceClock } from '../sources/device-clock.ts';
 import { readWavFile } from '../wav.ts';
 import { formatTime, normalizeRoomCode } from '../../src/protocol/index.ts';
+import { AnalysisStreamClient, analysisUrl, type AnalysisResult } from '../analysis-stream-client.ts';
 
 interface AgentOptions {
   url?: string;
@@ -22,6 +23,7 @@ interface AgentOptions {
   clockHz: number;
   bpm: number;
   quiet?: boolean;
+  analyze?: string | boolean;
 }
 
 const int = (name: string) => (v: string) => {
@@ -61,6 +63,7 @@ export function registerAgent(program: Command): void {
     .option('--jitter-ms <ms>', 'sim: callback timestamp jitter', int('--jitter-ms'), 0)
     .option('--clock-hz <hz>', 'clock reports per second while playing', int('--clock-hz'), 20)
     .option('--bpm <bpm>', 'initial tempo of the transport', int('--bpm'), 120)
+    .option('--analyze [name]', "also stream the source's audio to the room's analysis stream NAME (default: agent); wav and device sources")
     .option('--quiet', 'print only errors')
     .addHelpText(
       'after',
@@ -83,6 +86,7 @@ export function registerAgent(program: Command): void {
         if (e instanceof CliError && /not_found/.test(e.message)) throw new CliError(`no room ${code} at ${url.origin} (it may have expired)`);
         throw e;
       }
+      if (opts.analyze && opts.source === 'sim') throw new CliError('--analyze needs a source with audio: --source wav:FILE or device:NAME', 2);
       const device = await openSource(opts.source, opts.sampleRate, opts.buffer, opts.driftPpm, opts.jitterMs);
       const driver = new DeviceTransport(device, { bpm: opts.bpm });
       const agent = new RoomAgent({ url: url.toString(), code, token, driver, clockHz: opts.clockHz, log });
@@ -105,8 +109,11 @@ export function registerAgent(program: Command): void {
         throw e;
       }
       log(`source ${device.name} at ${device.sampleRate} Hz, buffer ${device.bufferSize}`);
+      const analysis = opts.analyze ? await startAnalysis(opts.analyze === true ? 'agent' : opts.analyze) : null;
       const status = setInterval(() => {
         const s = driver.state();
+        const a = analysis?.last();
+        if (a) log(`analysis ${a.pitch ? `${a.pitch.note} ${a.pitch.cents >= 0 ? '+' : ''}${a.pitch.cents.toFixed(0)} c` : 'unvoiced'}  ${a.dynamics.rms_db.toFixed(1)} dBFS  onsets ${analysis!.onsets()}`);
         log(
           `${s.status.padEnd(7)} ${formatTime(s.sample / driver.sampleRate)}  ${s.bpm} BPM  offset ${agent.client.sync.offsetMs.toFixed(2)} ms ` +
             `±${agent.client.sync.uncertaintyMs.toFixed(2)}  reports ${agent.reportsSent}  ${agent.client.state}`,
@@ -114,7 +121,35 @@ export function registerAgent(program: Command): void {
       }, 5000);
       await done;
       clearInterval(status);
+
+      /** Streams the device audio to the room's analysis stream, stamped with the server time of its first sample. */
+      async function startAnalysis(name: string) {
+        const queue: Float32Array[] = [];
+        let client: AnalysisStreamClient | null = null;
+        let last: AnalysisResult | null = null;
+        let onsets = 0;
+        let firstLocalMs: number | null = null;
+        driver.onAudio!((audio, _sample, localMs) => {
+          firstLocalMs ??= localMs - (audio.length / driver.sampleRate) * 1000;
+          if (client) client.sendAudio(audio);
+          else if (queue.length < 1000) queue.push(audio.slice());
+        });
+        while (firstLocalMs === null) await new Promise((r) => setTimeout(r, 5));
+        client = await AnalysisStreamClient.connect(analysisUrl(url, { room: code!, name }), {
+          role: 'source',
+          sampleRate: driver.sampleRate,
+          t0ServerMs: agent.client.serverNow(firstLocalMs),
+          onResult: (r) => {
+            last = r;
+            onsets += r.onsets.length;
+          },
+        });
+        for (const q of queue.splice(0)) client.sendAudio(q);
+        log(`streaming audio to the room's analysis stream "${name}"`);
+        return { last: () => last, onsets: () => onsets, close: () => client!.close() };
+      }
       const replaced = agent.client.state === 'closed';
+      await analysis?.close();
       await agent.stop();
       if (replaced && !opts.quiet) log('stopped');
     });

@@ -6,6 +6,11 @@ import { localNow } from '../../src/client/clock-sync.ts';
 import { RoomAgent } from '../../agent/room-agent.ts';
 import { DeviceTransport } from '../../agent/transport-driver.ts';
 import { SimDeviceClock } from '../../agent/sources/sim.ts';
+import { encodeWav } from '../../wasm/wav.ts';
+import { AnalysisStreamClient, analysisUrl, type AnalysisResult } from '../../agent/analysis-stream-client.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -149,6 +154,31 @@ describe('the agent drives the room from its audio clock', () => {
     const dev = spawnAgent(['--room', room.code, '--source', 'device:Scarlett'], { ROOMTONE_TOKEN: room.control_token });
     expect(await dev.exited).toBe(1);
     expect(dev.output()).toMatch(/npm install audify/);
+  });
+
+  it('plays a WAV file as the clock and streams its audio to the room analysis stream with --analyze', async () => {
+    const room = await newRoom();
+    const sr = 44_100;
+    const tone = new Float32Array(sr * 4);
+    for (let i = 0; i < tone.length; i++) tone[i] = 0.5 * Math.sin((2 * Math.PI * 220 * i) / sr);
+    const file = join(mkdtempSync(join(tmpdir(), 'roomtone-agent-')), 'a3.wav');
+    writeFileSync(file, encodeWav(tone, sr));
+    const results: AnalysisResult[] = [];
+    const watcher = await AnalysisStreamClient.connect(analysisUrl(server.url, { room: room.code, name: 'agent' }), { role: 'watcher', onResult: (r) => results.push(r) });
+    const agent = spawnAgent(['--room', room.code, '--source', `wav:${file}`, '--analyze'], { ROOMTONE_TOKEN: room.control_token });
+    await until(() => results.filter((r) => r.pitch).length >= 20, 15_000, 'analysis results');
+    agent.child.kill('SIGINT');
+    await agent.exited;
+    await watcher.close();
+    const notes = results.filter((r) => r.pitch).map((r) => r.pitch!.note);
+    expect(notes.filter((n) => n === 'A3').length / notes.length).toBeGreaterThan(0.9);
+  });
+
+  it('refuses --analyze for the sim source, which has no audio', async () => {
+    const room = await newRoom();
+    const agent = spawnAgent(['--room', room.code, '--source', 'sim', '--analyze'], { ROOMTONE_TOKEN: room.control_token });
+    expect(await agent.exited).toBe(2);
+    expect(agent.output()).toMatch(/--analyze needs a source with audio/);
   });
 
   it('stops when its room expires', async () => {
