@@ -106,6 +106,7 @@ export class AnalysePanel {
         [ANALYSIS_CLOSE.too_fast]: 'the audio arrived faster than real time',
       },
     });
+    show(byId('analyse-live'), true);
     this.button.textContent = 'Stop analysing';
     this.button.classList.remove('primary');
     this.button.disabled = false;
