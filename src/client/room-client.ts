@@ -209,7 +209,12 @@ export class RoomClient {
     const u = new URL(this.opts.url);
     u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
     u.pathname = `/api/v1/rooms/${this.code}/ws`;
-    u.search = this.opts.ticks ? `?ticks=${this.opts.ticks}` : '';
+    const role = this.opts.role ?? (this.opts.token ? 'controller' : 'viewer');
+    const q = new URLSearchParams();
+    if (this.opts.ticks) q.set('ticks', String(this.opts.ticks));
+    // Tells the worker to connect us to the room itself rather than a relay.
+    if (role !== 'viewer') q.set('role', role);
+    u.search = q.toString() ? `?${q}` : '';
     return u.toString();
   }
 

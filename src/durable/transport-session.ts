@@ -34,6 +34,7 @@ import {
 import { tokenMatches } from '../lib/tokens.ts';
 import { TokenBucket } from '../lib/rate.ts';
 import { ClockLineFit, fitAtRate, lineSampleAt, type ClockLine } from './clock-fit.ts';
+import { relayName } from './room-relay.ts';
 
 /** Everything a room must not lose: one record in the object's own storage. */
 interface RoomRecord {
@@ -46,7 +47,11 @@ interface RoomRecord {
   counters: Counters;
   /** The attached device's clock rate against server time (1 + drift), learnt from its reports. */
   device_rate_ratio?: number;
+  /** Viewers held by each relay object of this room, by relay index (see room-relay.ts). */
+  relay_loads?: number[];
 }
+
+export type ViewerPlacement = { target: 'room' } | { target: 'relay'; name: string };
 
 interface Counters {
   joins: number;
@@ -78,7 +83,7 @@ export type ControlResult = { ok: true; anchor: Anchor; frame: TransportFrame; c
 
 export interface RoomMetrics {
   code: string;
-  connections: { viewer: number; controller: number; agent: number; total: number; tick_streams: number };
+  connections: { viewer: number; controller: number; agent: number; total: number; tick_streams: number; relayed_viewers: number; relays: number };
   messages_in: number;
   messages_out: number;
   state_changes: number;
@@ -175,7 +180,9 @@ export class TransportSession extends DurableObject<Env> {
   async metrics(): Promise<RoomMetrics | null> {
     const room = this.room;
     if (!room) return null;
-    const connections = { viewer: 0, controller: 0, agent: 0, total: 0, tick_streams: 0 };
+    const loads = room.relay_loads ?? [];
+    const relayed = loads.reduce((a, b) => a + b, 0);
+    const connections = { viewer: relayed, controller: 0, agent: 0, total: relayed, tick_streams: 0, relayed_viewers: relayed, relays: loads.length };
     for (const ws of this.ctx.getWebSockets()) {
       const a = this.attachment(ws);
       if (!a) continue;
@@ -207,6 +214,43 @@ export class TransportSession extends DurableObject<Env> {
       if (e instanceof RoomtoneError) return { ok: false, code: e.code, message: e.message };
       throw e;
     }
+  }
+
+  /**
+   * Where a new viewer should connect. The room holds viewers itself up to
+   * ROOM_VIEWER_CAPACITY; past that it spreads them over relay objects of
+   * RELAY_CAPACITY each, which it seeds with the current state and then sends
+   * every change to once.
+   */
+  async assign(): Promise<ViewerPlacement> {
+    const room = this.room;
+    if (!room) return { target: 'room' };
+    const own = numberVar(this.env.ROOM_VIEWER_CAPACITY, 1000);
+    if (this.ctx.getWebSockets().length < own) return { target: 'room' };
+    const capacity = numberVar(this.env.RELAY_CAPACITY, 1000);
+    const loads = (room.relay_loads ??= []);
+    let index = loads.findIndex((n) => n < capacity);
+    if (index < 0) {
+      index = loads.length;
+      loads.push(0);
+      await this.relay(index).init({ code: room.code, index, anchor: room.anchor, agent: this.agentPresence() });
+    }
+    // Counted at once, so a burst of joins spreads out; the relay reports its real count as sockets come and go.
+    loads[index]++;
+    await this.persist();
+    return { target: 'relay', name: relayName(room.code, index) };
+  }
+
+  async relayLoad(index: number, count: number): Promise<void> {
+    const loads = this.room?.relay_loads;
+    if (!loads || index < 0 || index >= loads.length) return;
+    loads[index] = count;
+    this.counterDirty = true;
+    await this.flushCountersSoon();
+  }
+
+  private relay(index: number) {
+    return this.env.RELAYS.get(this.env.RELAYS.idFromName(relayName(this.room!.code, index)));
   }
 
   // ---- WebSocket entry points: thin, then a named hook ----
@@ -672,6 +716,15 @@ export class TransportSession extends DurableObject<Env> {
 
   private broadcast(msg: RoomServerMessage): void {
     const text = JSON.stringify(msg);
+    const loads = this.room?.relay_loads ?? [];
+    for (let i = 0; i < loads.length; i++) {
+      // Each relay gets the change once and fans it out to its own viewers.
+      const anchor = msg.type === 'anchor' ? msg.anchor : null;
+      const agent = msg.type === 'agent' ? msg.agent : null;
+      this.relay(i)
+        .publish(text, anchor, agent)
+        .catch(() => {});
+    }
     let n = 0;
     for (const ws of this.ctx.getWebSockets()) {
       try {
@@ -714,6 +767,9 @@ export class TransportSession extends DurableObject<Env> {
         // already closed
       }
     }
+    const relays = this.room?.relay_loads?.length ?? 0;
+    const expired = JSON.stringify({ type: 'expired', reason } satisfies RoomServerMessage);
+    await Promise.allSettled(Array.from({ length: relays }, (_, i) => this.relay(i).shutdown(expired)));
     this.room = null;
     this.startTicksIfNeeded();
     await this.ctx.storage.deleteAlarm();

@@ -1,5 +1,6 @@
 import type { TransportSession } from '../durable/transport-session.ts';
 import type { ClientLimiter } from '../durable/client-limiter.ts';
+import type { RoomRelay } from '../durable/room-relay.ts';
 import type { Job } from '../durable/job.ts';
 import type { CatalogShard } from '../durable/catalog-shard.ts';
 import type { MatchStream } from '../durable/match-stream.ts';
@@ -9,6 +10,11 @@ import type { AnalysisStream } from '../durable/analysis-stream.ts';
 export interface Env {
   TRANSPORT: DurableObjectNamespace<TransportSession>;
   LIMITER: DurableObjectNamespace<ClientLimiter>;
+  RELAYS: DurableObjectNamespace<RoomRelay>;
+  /** Viewers one room object holds before it spreads new ones over relays. */
+  ROOM_VIEWER_CAPACITY?: string;
+  /** Viewers per relay object. */
+  RELAY_CAPACITY?: string;
   JOBS: DurableObjectNamespace<Job>;
   CATALOG: DurableObjectNamespace<CatalogShard>;
   MATCH: DurableObjectNamespace<MatchStream>;

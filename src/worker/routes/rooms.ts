@@ -108,6 +108,14 @@ rooms.get('/:code/ws', async (c) => {
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     return c.json({ error: { code: 'bad_request', message: 'this endpoint needs a WebSocket upgrade' } }, 426);
   }
+  const role = c.req.query('role') ?? 'viewer';
+  if (!['viewer', 'controller', 'agent'].includes(role)) throw new RoomtoneError('bad_request', 'role must be viewer, controller or agent');
   const { stub } = await joinRoom(c);
+  // Controllers, the agent and tick streams talk to the room itself; plain
+  // viewers may be placed on a relay when the room is crowded.
+  if (role === 'viewer' && c.req.query('ticks') === undefined) {
+    const place = await stub.assign();
+    if (place.target === 'relay') return c.env.RELAYS.get(c.env.RELAYS.idFromName(place.name)).fetch(c.req.raw);
+  }
   return stub.fetch(c.req.raw);
 });
