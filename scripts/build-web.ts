@@ -6,8 +6,10 @@
 //
 // Files are overwritten in place rather than the directory being wiped first:
 // a dev server watching web/dist keeps serving while a rebuild runs.
-import { build, type BuildOptions, type Plugin } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+//
+//   node scripts/build-web.ts [--no-minify] [--watch]
+import { build, context, type BuildOptions, type Plugin } from 'esbuild';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, watch } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -66,11 +68,23 @@ function copyTree(from: string, to: string): number {
   return n;
 }
 
-export async function buildWeb(opts: BuildWebOptions = {}): Promise<{ outdir: string; files: number }> {
-  const started = performance.now();
-  mkdirSync(WEB_DIST, { recursive: true });
-  const copied = copyTree(PUBLIC, WEB_DIST);
-  const options: BuildOptions = {
+/** Chunk names carry a content hash: after each build, drop the ones no page refers to any more. */
+const dropStaleChunks: Plugin = {
+  name: 'drop-stale-chunks',
+  setup(b) {
+    b.onEnd((result) => {
+      if (!result.metafile) return;
+      const written = new Set(Object.keys(result.metafile.outputs).map((p) => resolve(ROOT, p)));
+      const chunks = join(WEB_DIST, 'assets/chunks');
+      for (const name of existsSync(chunks) ? readdirSync(chunks) : []) {
+        if (!written.has(join(chunks, name))) rmSync(join(chunks, name), { force: true });
+      }
+    });
+  },
+};
+
+function buildOptions(opts: BuildWebOptions): BuildOptions {
+  return {
     entryPoints: ENTRIES,
     absWorkingDir: ROOT,
     outdir: join(WEB_DIST, 'assets'),
@@ -87,22 +101,50 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<{ outdir: st
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
     metafile: true,
-    plugins: [zodEnglishOnly],
+    plugins: [zodEnglishOnly, dropStaleChunks],
   };
-  const result = await build(options);
-  const written = new Set(Object.keys(result.metafile?.outputs ?? {}).map((p) => resolve(ROOT, p)));
-  // Chunk names carry a content hash: drop the ones no page refers to any more.
-  const chunks = join(WEB_DIST, 'assets/chunks');
-  for (const name of existsSync(chunks) ? readdirSync(chunks) : []) {
-    if (!written.has(join(chunks, name))) rmSync(join(chunks, name), { force: true });
-  }
-  const outputs = written.size;
+}
+
+export async function buildWeb(opts: BuildWebOptions = {}): Promise<{ outdir: string; files: number }> {
+  const started = performance.now();
+  mkdirSync(WEB_DIST, { recursive: true });
+  const copied = copyTree(PUBLIC, WEB_DIST);
+  const result = await build(buildOptions(opts));
+  const outputs = Object.keys(result.metafile?.outputs ?? {}).length;
   if (!opts.quiet) {
     console.log(`web: built ${outputs} bundles and copied ${copied} files into web/dist in ${Math.round(performance.now() - started)} ms`);
   }
   return { outdir: WEB_DIST, files: outputs + copied };
 }
 
+/**
+ * Builds, then rebuilds on every change under web/src, web/public and the
+ * shared modules the pages import (esbuild follows the import graph), for a
+ * development server: reload the page to see an edit. Resolves once the first
+ * build is written; `stop()` ends the watching.
+ */
+export async function watchWeb(opts: BuildWebOptions = {}): Promise<{ stop(): Promise<void> }> {
+  await buildWeb({ ...opts, quiet: true });
+  const ctx = await context(buildOptions(opts));
+  await ctx.watch();
+  let pending: ReturnType<typeof setTimeout> | null = null;
+  const publicWatcher = watch(PUBLIC, { recursive: true }, () => {
+    // Editors write a file in several steps: copy once they are done.
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(() => copyTree(PUBLIC, WEB_DIST), 50);
+  });
+  if (!opts.quiet) console.log('web: watching web/src and web/public for changes');
+  return {
+    async stop() {
+      if (pending) clearTimeout(pending);
+      publicWatcher.close();
+      await ctx.dispose();
+    },
+  };
+}
+
 if (import.meta.main) {
-  await buildWeb({ minify: !process.argv.includes('--no-minify') });
+  const minify = !process.argv.includes('--no-minify');
+  if (process.argv.includes('--watch')) await watchWeb({ minify });
+  else await buildWeb({ minify });
 }
