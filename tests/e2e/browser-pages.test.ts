@@ -188,7 +188,7 @@ describe('the upload page', () => {
     const wav = renderWavFile('short-tune.wav', tune(3, 3), 0, 3);
     const { page } = await openPage();
     await page.goto(`${server.url}/upload`);
-    await page.getByLabel('Recording (WAV)').setInputFiles(wav.path);
+    await page.getByLabel('Recording to add (WAV)').setInputFiles(wav.path);
     expect(await page.getByLabel('Title').inputValue()).toBe('short tune');
     await page.getByLabel('Admin token').fill('not-the-token');
     await page.getByRole('button', { name: 'Upload and add' }).click();
@@ -202,7 +202,7 @@ describe('the upload page', () => {
     const wav = renderWavFile('upload-tune.wav', tune(11, 8), 0, 8);
     const { page, errors } = await openPage();
     await page.goto(`${server.url}/upload`);
-    await page.getByLabel('Recording (WAV)').setInputFiles(wav.path);
+    await page.getByLabel('Recording to add (WAV)').setInputFiles(wav.path);
     await page.getByLabel('Title').fill('Uploaded From The Browser');
     await page.getByLabel('Artist').fill('Chromium');
     await page.getByLabel('Admin token').fill(ADMIN);
@@ -216,6 +216,26 @@ describe('the upload page', () => {
     expect(track.fingerprints).toBeGreaterThan(100);
     expect(page.url()).toMatch(/\/upload\?job=job_/);
     await screenshot(page, 'jobs-upload-completed');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('analyses a WAV file: the upload bar reaches 100% and the notes and onsets are listed', async () => {
+    if (!fluidsynthAvailable()) throw new Error('this test needs fluidsynth and fluid-soundfont-gm');
+    // Three A4s then a C5 on a flute.
+    const notes = [0.2, 0.9, 1.6, 2.3].map((start, i) => ({ note: i < 3 ? 69 : 72, start, duration: 0.5, velocity: 100 }));
+    const wav = renderWavFile('flute-notes.wav', notes, 73, 3.2);
+    const { page, errors } = await openPage();
+    await page.goto(`${server.url}/upload`);
+    await page.getByLabel('Recording to analyse (WAV)').setInputFiles(wav.path);
+    await page.getByRole('button', { name: 'Analyse', exact: true }).click();
+    await expect.poll(() => page.locator('#analyse-stage').textContent(), { timeout: 20_000 }).toBe('Done');
+    expect(await page.locator('#analyse-percent').textContent()).toBe('100%');
+    const found = await page.locator('#analyse-notes strong').allTextContents();
+    expect(found).toEqual(['A4', 'A4', 'A4', 'C5']);
+    expect(Number(await page.locator('#analyse-onsets').textContent())).toBeGreaterThanOrEqual(3);
+    expect(await page.locator('#analyse-length').textContent()).toMatch(/^3\.\d\d s$/);
+    await screenshot(page, 'upload-analysed');
     expect(errors).toEqual([]);
     await page.context().close();
   });

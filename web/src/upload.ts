@@ -9,6 +9,7 @@ import { JobNotFoundError, JobWatcher, type WatchMode } from '../../src/client/j
 import { byId, describeError, setText, show } from './dom.ts';
 import { formatBytes } from './format.ts';
 import { apiJson } from './api.ts';
+import { setupAnalyseFile } from './analyse-file.ts';
 import { sendWithProgress } from './upload-request.ts';
 
 const TOKEN_KEY = 'roomtone:admin-token';
@@ -195,6 +196,8 @@ try {
 } catch {
   // storage disabled
 }
+
+setupAnalyseFile();
 
 const jobParam = new URLSearchParams(location.search).get('job');
 if (jobParam && JOB_ID_PATTERN.test(jobParam)) {
