@@ -11,6 +11,9 @@ import { renderWavFile, tune } from '../support/audio.ts';
 import { fluidsynthAvailable } from '../fixtures/render.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
 import type { CreatedJob, JobEventInput } from '../../src/protocol/index.ts';
+import { RoomAgent } from '../../agent/room-agent.ts';
+import { DeviceTransport } from '../../agent/transport-driver.ts';
+import { SimDeviceClock } from '../../agent/sources/sim.ts';
 
 interface DebugPosition {
   seconds: number;
@@ -357,6 +360,33 @@ describe('the room page', () => {
     await viewer.waitForFunction(() => document.querySelector('#beats span.flash') !== null, null, { timeout: 2000, polling: 'raf' });
     await screenshot(viewer, 'room-viewer-beat-flash');
     await Promise.all([ctl.context().close(), viewer.context().close()]);
+  });
+
+  it('shows when an agent drives the room, forwards play to it, and shows when it leaves', async () => {
+    const { code, control } = await createRoom(100);
+    const page = await newPage();
+    await page.goto(control);
+    await waitJoined(page, 'controller');
+    expect(await page.locator('#agent').textContent()).toBe('None: the room keeps time');
+    const room = new URL(control);
+    const agent = new RoomAgent({
+      url: server.url,
+      code,
+      token: decodeURIComponent(room.hash.replace('#control=', '')),
+      driver: new DeviceTransport(new SimDeviceClock({ sampleRate: 48_000, bufferSize: 256, driftPpm: 0, jitterMs: 0 })),
+    });
+    await agent.start();
+    try {
+      await expect.poll(() => page.locator('#agent').textContent(), { timeout: 10_000 }).toBe('Connected: it drives the clock');
+      await page.locator('body').press('Space');
+      await page.waitForFunction(() => document.getElementById('state')?.textContent === 'Playing', null, { timeout: 10_000 });
+      expect(agent.driver.state().status).toBe('playing');
+      await screenshot(page, 'room-with-agent');
+    } finally {
+      await agent.stop();
+    }
+    await expect.poll(() => page.locator('#agent').textContent(), { timeout: 10_000 }).toBe('None: the room keeps time');
+    await page.context().close();
   });
 
   it('says so when the room does not exist or the address has no code', async () => {

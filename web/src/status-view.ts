@@ -32,7 +32,7 @@ export class StatusView {
       this.agent.className = a.connected ? 'ok' : '';
     });
     client.on('sync', ({ offsetMs, uncertaintyMs }) => {
-      const sign = offsetMs >= 0 ? '+' : '−';
+      const sign = offsetMs > -0.05 ? '+' : '−';
       setText(this.sync, `${sign}${Math.abs(offsetMs).toFixed(1)} ms ± ${uncertaintyMs.toFixed(1)} ms`);
       this.sync.className = uncertaintyMs <= 5 ? 'ok' : uncertaintyMs <= 20 ? 'warn' : 'bad';
     });
