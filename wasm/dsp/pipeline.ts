@@ -19,6 +19,7 @@ import { PitchTracker, type PitchResult } from './pitch.ts';
 import { OnsetDetector } from './onset.ts';
 import { DynamicsMeter, DB_FLOOR, type DynamicsResult } from './dynamics.ts';
 import { Decimator } from './decimator.ts';
+import { PitchOnsets } from './pitch-onsets.ts';
 
 /** Input at 32 kHz and above is halved (twice at 64 kHz and above) before the spectrum. */
 export function analysisDecimation(sampleRate: number, windowSize: number, hopSize: number): number {
@@ -55,6 +56,16 @@ export type FrameCallback = (frame: AnalysisFrame) => void;
 const ONSET_OFFSET_HOPS = -0.75;
 /** Hops of full-rate history kept before the analysis window, for placing onsets. */
 const HISTORY_HOPS = 2;
+/** Two onsets (from flux and from pitch) closer than this are one. */
+const SAME_ONSET_S = 0.08;
+/**
+ * A pitch onset is confirmed some frames after its note began (a slow
+ * attack takes a while to show its pitch): it is placed at the strongest
+ * flux of up to this many frames before the new pitch appeared, where the
+ * note's energy arrived even if too softly to pass the flux threshold.
+ */
+const PITCH_ONSET_LOOKBACK = 12;
+const ODF_RING = 32;
 
 export class AnalysisPipeline {
   readonly config: AnalysisConfig;
@@ -68,6 +79,11 @@ export class AnalysisPipeline {
   private readonly window: Float32Array;
   private readonly history: number;
   private readonly refiner: OnsetRefiner;
+  private readonly pitchOnsets = new PitchOnsets();
+  private lastOnsetSample = -Infinity;
+  /** A pitch onset waiting for a frame of its own (this frame already carries one). */
+  private queuedOnset = -1;
+  private readonly odfRing = new Float32Array(ODF_RING);
   /** The window after decimation: what the spectrum sees. */
   private readonly lowWindow: Float32Array;
   private readonly decimator: Decimator;
@@ -204,6 +220,9 @@ export class AnalysisPipeline {
     this.received = 0;
     this.pitch.reset();
     this.onsets.reset();
+    this.pitchOnsets.reset();
+    this.lastOnsetSample = -Infinity;
+    this.queuedOnset = -1;
     this.frame.onsetCount = 0;
   }
 
@@ -229,18 +248,49 @@ export class AnalysisPipeline {
     // past to compare with: a stream that starts in noise would always begin
     // with an "onset". The detector still learns from them.
     const found = this.onsets.process(this.spectrum, levelDb);
+    this.odfRing[k % ODF_RING] = this.onsets.odf;
     const onsetFrame = found >= 0 && found * cfg.hopSize >= cfg.windowSize / 2 ? found : -1;
+    f.onsetCount = 0;
     if (onsetFrame >= 0) {
-      f.onsetCount = 1;
       // The buffer starts at stream sample k·hop - N/2 - history.
       const bufferStart = k * cfg.hopSize - cfg.windowSize / 2 - this.history;
       const guess = (onsetFrame + ONSET_OFFSET_HOPS) * cfg.hopSize;
       const refined = this.refiner.locate(this.buffer, bufferStart, onsetFrame * cfg.hopSize);
-      f.onsetSample = Math.max(0, Math.round(refined >= 0 ? refined : guess));
-      f.onsetTime = f.onsetSample / cfg.sampleRate;
+      this.emitOnset(Math.max(0, Math.round(refined >= 0 ? refined : guess)));
       this.pitch.noteOnset(levelDb);
-    } else f.onsetCount = 0;
+    }
     this.pitch.process(this.spectrum, levelDb);
+    // Legato notes: a new settled pitch is an onset unless flux found it.
+    const p = this.pitchOnsets.process(k, this.pitch.result.voiced, this.pitch.result.hz, this.pitch.result.clarity, levelDb);
+    if (p >= 0) {
+      // The flux of frame j is the change from j-1 to j: its peak marks the arrival.
+      let best = -1;
+      let bestJ = -1;
+      // Not back past the last onset: its flux belongs to the note before.
+      const sinceLast = Number.isFinite(this.lastOnsetSample) ? Math.floor(this.lastOnsetSample / cfg.hopSize) + 2 : 0;
+      const from = Math.max(0, k - ODF_RING + 1, Math.floor(p) - PITCH_ONSET_LOOKBACK, sinceLast);
+      for (let j = Math.ceil(p) + 1; j >= from; j--) {
+        const v = this.odfRing[j % ODF_RING];
+        if (v > best) [best, bestJ] = [v, j];
+      }
+      const pos = bestJ >= 0 && best > 0 ? bestJ + ONSET_OFFSET_HOPS : p;
+      const at = Math.max(0, Math.round(pos * cfg.hopSize));
+      if (f.onsetCount === 0) this.emitOnset(at);
+      else this.queuedOnset = at;
+    } else if (this.queuedOnset >= 0 && f.onsetCount === 0) {
+      this.emitOnset(this.queuedOnset);
+      this.queuedOnset = -1;
+    }
+  }
+
+  private emitOnset(sample: number): void {
+    const rate = this.config.sampleRate;
+    if (Math.abs(sample - this.lastOnsetSample) < SAME_ONSET_S * rate) return;
+    this.lastOnsetSample = sample;
+    const f = this.frame;
+    f.onsetCount = 1;
+    f.onsetSample = sample;
+    f.onsetTime = sample / rate;
   }
 }
 

@@ -205,7 +205,10 @@ export class PitchTracker {
     const mHi = ti + 1 <= n ? cum[n - ti - 1] + cum[n] - cum[ti + 1] : 0;
     const m = mLo + (mHi - mLo) * f;
     if (!(m > 0)) return 0;
-    return (2 * s.acfAt(tau) * s.energy) / m;
+    // Whole lags on the autocorrelation's grid are read, not evaluated.
+    const d = s.decimation;
+    const r = f === 0 && ti % d === 0 && ti / d < s.acf.length ? s.acf[ti / d] : s.acfAt(t);
+    return (2 * r * s.energy) / m;
   }
 
   private estimate(s: SharedSpectrum): void {

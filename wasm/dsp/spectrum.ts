@@ -47,6 +47,8 @@ export class SharedSpectrum {
   private readonly ifft: RealIFFT;
   private readonly lowPower: Float64Array;
   private readonly bandWeight: Float64Array;
+  /** Bins above this carry no weight (and stay zero in the inverse's input). */
+  private readonly cutBin: number;
   private readonly powerScale: number;
   private acfZero = 0;
   private disposed = false;
@@ -72,6 +74,7 @@ export class SharedSpectrum {
       throw e;
     }
     this.fft.input.fill(0);
+    this.ifft.spectrum.fill(0);
     this.power = new Float32Array(windowSize / 2 + 1);
     this.acf = new Float32Array(windowSize / d + 1);
     this.cumEnergy = new Float64Array(windowSize + 1);
@@ -83,6 +86,7 @@ export class SharedSpectrum {
     const cutHz = Math.max(acfRate / (2 * ACF_OVERSAMPLE), Math.min(0.45 * acfRate, 2_500));
     const cut = Math.min(kMax, Math.floor(cutHz / (sampleRate / this.fftSize)));
     this.bandWeight = new Float64Array(kMax + 1);
+    this.cutBin = cut;
     const t0 = Math.floor(cut * (1 - TAPER));
     for (let k = 0; k <= cut; k++) this.bandWeight[k] = k <= t0 ? 1 : 0.5 + 0.5 * Math.cos((Math.PI * (k - t0)) / (cut - t0));
     this.powerScale = 1 / ((windowSize / 4) * (windowSize / 4));
@@ -111,10 +115,11 @@ export class SharedSpectrum {
 
     // Autocorrelation: |X|² below the kept bandwidth, inverse at the decimated size.
     const low = this.lowPower;
-    const kMax = low.length - 1;
     const S = this.ifft.spectrum;
     const bw = this.bandWeight;
-    for (let k = 0; k <= kMax; k++) {
+    // Bins above the cut were zeroed at creation and kiss_fftri never writes its input.
+    const cutBin = this.cutBin;
+    for (let k = 0; k <= cutBin; k++) {
       const re = X[2 * k];
       const im = X[2 * k + 1];
       const p = (re * re + im * im) * bw[k];
@@ -131,20 +136,23 @@ export class SharedSpectrum {
       for (let i = 0; i < acf.length; i++) acf[i] = r[i] * inv;
     } else acf.fill(0);
 
-    // Hann spectrum at the even bins of the padded grid.
+    // Hann spectrum at the even bins of the padded grid:
+    // X_h[m] = 0.5 X[2m] - 0.25 (X[2m-2] + X[2m+2]).
     const P = this.power;
     const half = n / 2;
     const scale = this.powerScale;
-    const last = this.fftSize / 2;
-    for (let m = 0; m <= half; m++) {
-      const k = 2 * m;
-      // X[-j] = conj(X[j]) and X[F/2 + j] = conj(X[F/2 - j]) for a real input.
-      const km = k - 2 < 0 ? 2 - k : k - 2;
-      const sm = k - 2 < 0 ? -1 : 1;
-      const kp = k + 2 > last ? 2 * last - (k + 2) : k + 2;
-      const sp = k + 2 > last ? -1 : 1;
-      const re = 0.5 * X[2 * k] - 0.25 * (X[2 * km] + X[2 * kp]);
-      const im = 0.5 * X[2 * k + 1] - 0.25 * (sm * X[2 * km + 1] + sp * X[2 * kp + 1]);
+    // Edges: X[-2] = conj(X[2]) and X[F/2 + 2] = conj(X[F/2 - 2]) for a real input.
+    {
+      const re = 0.5 * X[0] - 0.5 * X[4];
+      P[0] = re * re * scale;
+      const l = 4 * half;
+      const reL = 0.5 * X[l] - 0.5 * X[l - 4];
+      P[half] = reL * reL * scale;
+    }
+    for (let m = 1; m < half; m++) {
+      const k4 = 4 * m;
+      const re = 0.5 * X[k4] - 0.25 * (X[k4 - 4] + X[k4 + 4]);
+      const im = 0.5 * X[k4 + 1] - 0.25 * (X[k4 - 3] + X[k4 + 5]);
       P[m] = (re * re + im * im) * scale;
     }
   }
@@ -158,20 +166,20 @@ export class SharedSpectrum {
     const r0 = this.acfZero;
     if (!(r0 > 0)) return 0;
     const low = this.lowPower;
-    const K = low.length - 1;
+    const K = this.cutBin;
     const theta = (2 * Math.PI * tau) / this.fftSize;
     const c1 = Math.cos(theta);
     const twoC = 2 * c1;
     let prev = 1;
     let cur = c1;
     let sum = low[0];
-    for (let k = 1; k < K; k++) {
+    for (let k = 1; k <= K; k++) {
       sum += 2 * low[k] * cur;
       const next = twoC * cur - prev;
       prev = cur;
       cur = next;
     }
-    sum += low[K] * cur;
+    // (The Nyquist bin, weighted once rather than twice, is above the cut.)
     return sum / r0;
   }
 
