@@ -4,12 +4,28 @@
 // spectrum runs on a quarter or less of the samples, which is what puts the
 // whole pipeline past 300× real time.
 //
-// Half-band: h[n] = sinc(n/2)/2 under a Blackman window, 47 taps; every other
-// tap is zero, so an output costs 12 multiplications and the centre tap. The
-// group delay is 23 input samples (0.5 ms at 44.1 kHz) per stage; the
-// pipeline leaves it uncorrected: it is far below a hop.
+// Half-band: h[n] = sinc(n/2)/2 under a Kaiser window (β = 5), 31 taps:
+// flat within 0.06 dB to 0.2·fs, at least 43 dB down from 0.3·fs, so what
+// folds back lands above the 5.5 kHz pitch needs and is faint below the
+// 10 kHz onsets use. Every other tap is zero: an output costs 8
+// multiplications and the centre tap. The group delay is 15 input samples
+// (0.34 ms at 44.1 kHz) per stage; the pipeline leaves it uncorrected: it is
+// far below a hop.
 
-const TAPS = 47;
+const TAPS = 31;
+const KAISER_BETA = 5;
+
+/** Modified Bessel function of the first kind, order 0 (power series). */
+function besselI0(x: number): number {
+  let sum = 1;
+  let term = 1;
+  for (let k = 1; k < 50; k++) {
+    term *= (x / (2 * k)) ** 2;
+    sum += term;
+    if (term < 1e-12 * sum) break;
+  }
+  return sum;
+}
 const CENTER = (TAPS - 1) / 2;
 
 function halfBand(): { pairs: Float64Array; offsets: Int32Array; center: number } {
@@ -18,7 +34,8 @@ function halfBand(): { pairs: Float64Array; offsets: Int32Array; center: number 
   for (let n = 0; n < TAPS; n++) {
     const k = n - CENTER;
     const sinc = k === 0 ? 0.5 : Math.sin((Math.PI * k) / 2) / (Math.PI * k);
-    const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * n) / (TAPS - 1)) + 0.08 * Math.cos((4 * Math.PI * n) / (TAPS - 1));
+    const r = (2 * n) / (TAPS - 1) - 1;
+    const w = besselI0(KAISER_BETA * Math.sqrt(1 - r * r)) / besselI0(KAISER_BETA);
     h[n] = sinc * w;
     sum += h[n];
   }

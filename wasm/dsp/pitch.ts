@@ -39,6 +39,8 @@ export interface PitchResult {
 }
 
 const MAX_KEY_MAXIMA = 64;
+/** Periods shorter than this (samples) get a second parabola at quarter-sample spacing. */
+const FINE_FIT_BELOW_LAG = 40;
 /** A new note starts when f0 moves more than this many semitones. */
 const NOTE_CHANGE_SEMITONES = 0.75;
 /** A release: the level falling at least this fast (over LEVEL_SPAN frames)… */
@@ -207,7 +209,7 @@ export class PitchTracker {
     if (!(m > 0)) return 0;
     // Whole lags on the autocorrelation's grid are read, not evaluated.
     const d = s.decimation;
-    const r = f === 0 && ti % d === 0 && ti / d < s.acf.length ? s.acf[ti / d] : s.acfAt(t);
+    const r = f === 0 && ti % d === 0 && ti / d < s.acfLength ? s.acf[ti / d] * s.acfScale : s.acfAt(t);
     return (2 * r * s.energy) / m;
   }
 
@@ -222,8 +224,8 @@ export class PitchTracker {
     const cum = s.cumEnergy;
     const acf = s.acf;
     const nsdf = this.nsdf;
-    const iMax = Math.min(nsdf.length - 1, acf.length - 1, Math.floor((n - 2) / d));
-    const twoE = 2 * e;
+    const iMax = Math.min(nsdf.length - 1, s.acfLength - 1, Math.floor((n - 2) / d));
+    const twoE = 2 * e * s.acfScale;
     for (let i = 0; i <= iMax; i++) {
       const tau = i * d;
       const m = cum[n - tau] + e - cum[tau];
@@ -306,6 +308,11 @@ export class PitchTracker {
     clarity = b;
     if (den < 0) {
       tau = t + Math.max(-1, Math.min(1, (0.5 * (a - c)) / den));
+      clarity = b - 0.25 * (a - c) * (tau - t);
+    }
+    // Over whole samples a parabola places long periods to well under a
+    // cent; short ones (high notes) get the finer second fit.
+    if (den < 0 && tau < FINE_FIT_BELOW_LAG) {
       const h = 0.25;
       a = this.nsdfAt(s, tau - h);
       b = this.nsdfAt(s, tau);

@@ -35,8 +35,15 @@ export class SharedSpectrum {
   readonly decimation: number;
   /** Hann-windowed power spectrum, bins 0..N/2, scaled so a full-scale sine's peak bin is 1. */
   readonly power: Float32Array;
-  /** Band-limited autocorrelation over r(0) at lags decimation·i, i = 0..N/decimation. */
-  readonly acf: Float32Array;
+  /**
+   * Band-limited autocorrelation at lags decimation·i, i = 0..N/decimation,
+   * unnormalised: multiply by `acfScale` for r(τ)/r(0). A view into the WASM
+   * heap, valid until the next analyze().
+   */
+  acf: Float32Array;
+  acfScale = 0;
+  /** How many entries of `acf` are lags of the window (N/decimation + 1). */
+  readonly acfLength: number;
   /** Prefix sums of x² (mean removed): cumEnergy[j] = Σ_{i<j} x_i². */
   readonly cumEnergy: Float64Array;
   /** Σ x² of the window, mean removed. */
@@ -76,7 +83,8 @@ export class SharedSpectrum {
     this.fft.input.fill(0);
     this.ifft.spectrum.fill(0);
     this.power = new Float32Array(windowSize / 2 + 1);
-    this.acf = new Float32Array(windowSize / d + 1);
+    this.acfLength = windowSize / d + 1;
+    this.acf = this.ifft.output;
     this.cumEnergy = new Float64Array(windowSize + 1);
     this.lowPower = new Float64Array(this.fftSize / d / 2 + 1);
     const kMax = this.lowPower.length - 1;
@@ -130,11 +138,8 @@ export class SharedSpectrum {
     const r = this.ifft.inverse();
     const r0 = r[0];
     this.acfZero = r0;
-    const acf = this.acf;
-    if (r0 > 0) {
-      const inv = 1 / r0;
-      for (let i = 0; i < acf.length; i++) acf[i] = r[i] * inv;
-    } else acf.fill(0);
+    this.acf = r;
+    this.acfScale = r0 > 0 ? 1 / r0 : 0;
 
     // Hann spectrum at the even bins of the padded grid:
     // X_h[m] = 0.5 X[2m] - 0.25 (X[2m-2] + X[2m+2]).
