@@ -116,6 +116,8 @@ export class AnalysisStream extends DurableObject<Env> {
   private source: SourceState | null = null;
   private seq = 0;
   private errorsInRow = new WeakMap<WebSocket, number>();
+  /** Attachments read once per socket per wake-up (deserialising on every audio frame is not free). */
+  private attachments = new WeakMap<WebSocket, SocketAttachment>();
   private counters = { frames: 0, results: 0, onsets: 0 };
   private dropped: Partial<Record<AnalysisErrorReason, number>> = {};
   private lastSaveMs = 0;
@@ -145,7 +147,7 @@ export class AnalysisStream extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ role: null, sample_rate: null, format: null, t0_server_ms: null, joined_ms: Date.now() } satisfies SocketAttachment);
+    this.setAttachment(server, { role: null, sample_rate: null, format: null, t0_server_ms: null, joined_ms: Date.now() });
     this.onConnect(server);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -229,7 +231,7 @@ export class AnalysisStream extends DurableObject<Env> {
       const p = AnalysisWatcherHello.safeParse(raw);
       if (!p.success) return this.refuse(ws, 'bad_request', 'bad_message', `invalid hello: ${describeIssues(p.error).join('; ')}`, id);
       att.role = 'watcher';
-      ws.serializeAttachment(att);
+      this.setAttachment(ws, att);
       this.errorsInRow.delete(ws);
       const src = this.source;
       const cfg = src?.pipeline.config;
@@ -264,7 +266,7 @@ export class AnalysisStream extends DurableObject<Env> {
     att.sample_rate = sample_rate;
     att.format = format as AnalysisFormat;
     att.t0_server_ms = p.data.t0_server_ms ?? null;
-    ws.serializeAttachment(att);
+    this.setAttachment(ws, att);
     this.errorsInRow.delete(ws);
     const rec = this.record!;
     const src = await this.startSource(ws, att, rec.samples_saved);
@@ -521,7 +523,17 @@ export class AnalysisStream extends DurableObject<Env> {
   }
 
   private attachment(ws: WebSocket): SocketAttachment {
-    return (ws.deserializeAttachment() as SocketAttachment | null) ?? { role: null, sample_rate: null, format: null, t0_server_ms: null, joined_ms: 0 };
+    let a = this.attachments.get(ws);
+    if (!a) {
+      a = (ws.deserializeAttachment() as SocketAttachment | null) ?? { role: null, sample_rate: null, format: null, t0_server_ms: null, joined_ms: 0 };
+      this.attachments.set(ws, a);
+    }
+    return a;
+  }
+
+  private setAttachment(ws: WebSocket, a: SocketAttachment): void {
+    ws.serializeAttachment(a);
+    this.attachments.set(ws, a);
   }
 
   private refuse(ws: WebSocket, code: ErrorCode, reason: AnalysisErrorReason, message: string, id: string | null = null, closing = false): void {
