@@ -18,6 +18,12 @@ export interface CutOptions {
   minLifetimeMs?: number;
   /** Cut only connections that asked for a WebSocket upgrade (polls and other HTTP pass untouched). */
   webSocketsOnly?: boolean;
+  /**
+   * Start a connection's lifetime at the server's first byte (for a WebSocket,
+   * its 101) rather than at the client's first: only established connections
+   * are cut, never a handshake.
+   */
+  establishedOnly?: boolean;
 }
 
 export interface ProxyOptions {
@@ -180,15 +186,20 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       upstream.destroy();
     };
     live.add(conn);
+    let answered = false;
     client.on('data', (chunk: Buffer) => {
       if (!sniffed) {
         sniffed = true;
         conn.isWebSocket = /\r\nupgrade:\s*websocket/i.test(chunk.subarray(0, 4096).toString('latin1'));
-        conn.schedule();
+        if (!cuts?.establishedOnly) conn.schedule();
       }
       if (!holing) up.push(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
+      if (!answered) {
+        answered = true;
+        if (cuts?.establishedOnly) conn.schedule();
+      }
       if (!holing) down.push(chunk);
     });
     client.on('close', end);

@@ -36,7 +36,7 @@ export interface JobWatcherOptions {
   /** Deliver only events after this sequence (a watcher that restarts from saved state). */
   after?: number;
   backoff?: Partial<BackoffOptions>;
-  /** Failed socket attempts in a row (no message received) before polling. */
+  /** Socket attempts in a row that never opened before polling (twice as many that opened but said nothing). */
   failuresBeforePolling?: number;
   pollIntervalMs?: number;
   /** While polling, try the socket again this often. */
@@ -124,7 +124,11 @@ export class JobWatcher {
   private ws: WebSocket | null = null;
   /** Whether the current socket has delivered anything (proof that the stream works). */
   private wsProved = false;
+  /** Socket attempts in a row that delivered nothing. */
   private failures = 0;
+  /** Of those, the attempts in a row whose upgrade never went through. */
+  private unopened = 0;
+  private wsOpened = false;
   private heartbeatMs: number;
   private silenceTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -243,12 +247,15 @@ export class JobWatcher {
     this.stats.connects++;
     this.ws = ws;
     this.wsProved = false;
+    this.wsOpened = false;
     this.resumeAsked = -1;
     this.armSilence();
     ws.addEventListener('open', () => {
       if (this.ws !== ws || this.finished()) return;
       // The upgrade went through: the socket takes over from polling. Failures
       // are forgiven only once it delivers something (see onSocketMessage).
+      this.wsOpened = true;
+      this.unopened = 0;
       this.stopPolling();
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = null;
@@ -323,12 +330,17 @@ export class JobWatcher {
 
   private socketFailed(): void {
     this.failures++;
+    if (!this.wsOpened) this.unopened++;
     this.stats.socketFailures++;
     if (this.mode === 'polling') {
       this.retryTimer = setTimeout(() => this.openSocket(), this.opts.socketRetryMs);
       return;
     }
-    if (this.failures >= this.opts.failuresBeforePolling) {
+    // Sockets that never open (blocked upgrades, an unreachable stream) send
+    // the watcher to polling soon; sockets that open and drop before saying
+    // anything only after twice as many, since the next one may well work.
+    const limit = this.opts.failuresBeforePolling;
+    if (this.unopened >= limit || this.failures >= 2 * limit) {
       this.startPolling();
       return;
     }
