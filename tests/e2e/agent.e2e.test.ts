@@ -182,10 +182,11 @@ describe('the agent drives the room from its audio clock', () => {
   });
 
   it('stops when its room expires', async () => {
-    const room = await newRoom({ idle_ttl_s: 2 });
+    // Long enough for the agent process to start and attach on a loaded machine.
+    const room = await newRoom({ idle_ttl_s: 6 });
     const agent = spawnAgent(['--room', room.code, '--source', 'sim'], { ROOMTONE_TOKEN: room.control_token });
-    const code = await Promise.race([agent.exited, sleep(15_000).then(() => 'timeout')]);
-    expect(code).toBe(0);
+    const code = await Promise.race([agent.exited, sleep(25_000).then(() => 'timeout')]);
+    expect(code, agent.output()).toBe(0);
     expect(agent.output()).toMatch(/room expired/);
   });
 });
