@@ -490,6 +490,17 @@ describe('durability', () => {
     expect(await errorOf(await post(job.job_id, job.publish_token, { type: 'completed' }))).toMatchObject({ status: 409 });
   });
 
+  it('keeps hundreds of quiet watchers through hibernation and reaches every one with the next event', async () => {
+    const job = await createViaApi();
+    const stub = stubOf(job.job_id);
+    const watchers = await Promise.all(Array.from({ length: 300 }, () => watch(job.job_id)));
+    expect((await status(job.job_id)).watchers).toBe(300);
+    await evictDurableObject(stub, { webSockets: 'hibernate' });
+    await post(job.job_id, job.publish_token, { type: 'completed', summary: { watched: 300 } });
+    await Promise.all(watchers.map((w) => w.closedWith()));
+    for (const w of watchers) expect(w.events()).toEqual([expect.objectContaining({ type: 'completed', seq: 1, summary: { watched: 300 } })]);
+  });
+
   it('deletes a finished job after its retention, by alarm', async () => {
     const job = await createViaApi({ retention_s: 1 });
     await post(job.job_id, job.publish_token, { type: 'completed' });
