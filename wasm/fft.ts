@@ -1,38 +1,67 @@
 import type { KissFFT } from './kissfft.ts';
 
 /**
- * A real forward FFT of fixed size over WASM memory. `input` and `spectrum`
- * are views into the WASM heap, rebuilt only when the heap grows, so a frame
- * costs a copy in and nothing else: no allocation per frame.
+ * A real FFT plan of fixed size over two WASM heap buffers (an input and an
+ * output). The typed-array views are rebuilt only when the heap grows, so a
+ * frame costs a copy in and nothing else: no allocation per frame.
  */
-export class RealFFT {
+abstract class RealFFTPlan {
   readonly size: number;
   readonly bins: number;
-  private readonly kiss: KissFFT;
-  private cfg: number;
-  private inPtr: number;
-  private outPtr: number;
+  protected readonly kiss: KissFFT;
+  protected cfg: number;
+  protected readonly inPtr: number;
+  protected readonly outPtr: number;
   private buffer: ArrayBufferLike | null = null;
-  private inView!: Float32Array;
-  private outView!: Float32Array;
+  protected inView!: Float32Array;
+  protected outView!: Float32Array;
 
-  constructor(kiss: KissFFT, size: number) {
+  constructor(kiss: KissFFT, size: number, inverse: boolean) {
     if (!Number.isInteger(size) || size < 4 || size % 2 !== 0) throw new RangeError(`FFT size must be an even integer >= 4, got ${size}`);
     this.kiss = kiss;
     this.size = size;
     this.bins = size / 2 + 1;
-    this.cfg = kiss.fftrAlloc(size, false);
-    this.inPtr = kiss.malloc(size * 4);
-    this.outPtr = kiss.malloc(this.bins * 8);
+    this.cfg = kiss.fftrAlloc(size, inverse);
+    // Forward: reals in, interleaved complex out; inverse: the other way round.
+    const inLen = inverse ? this.bins * 2 : size;
+    const outLen = inverse ? size : this.bins * 2;
+    this.inPtr = kiss.malloc(inLen * 4);
+    this.outPtr = kiss.malloc(outLen * 4);
     this.views();
   }
 
-  private views(): void {
+  protected views(): void {
     const buf = this.kiss.memory.buffer;
     if (buf === this.buffer) return;
     this.buffer = buf;
-    this.inView = new Float32Array(buf, this.inPtr, this.size);
-    this.outView = new Float32Array(buf, this.outPtr, this.bins * 2);
+    this.inView = new Float32Array(buf, this.inPtr, this.inLength());
+    this.outView = new Float32Array(buf, this.outPtr, this.outLength());
+  }
+
+  protected abstract inLength(): number;
+  protected abstract outLength(): number;
+
+  dispose(): void {
+    if (!this.cfg) return;
+    this.kiss.free(this.inPtr);
+    this.kiss.free(this.outPtr);
+    this.kiss.free(this.cfg);
+    this.cfg = 0;
+  }
+}
+
+/** A real forward FFT: fill `input`, call `forward()`, read `spectrum`. */
+export class RealFFT extends RealFFTPlan {
+  constructor(kiss: KissFFT, size: number) {
+    super(kiss, size, false);
+  }
+
+  protected inLength(): number {
+    return this.size;
+  }
+
+  protected outLength(): number {
+    return this.bins * 2;
   }
 
   /** The time-domain input to fill before `forward()`. */
@@ -51,45 +80,20 @@ export class RealFFT {
     this.kiss.fftr(this.cfg, this.inPtr, this.outPtr);
     return this.spectrum;
   }
-
-  dispose(): void {
-    if (!this.cfg) return;
-    this.kiss.free(this.inPtr);
-    this.kiss.free(this.outPtr);
-    this.kiss.free(this.cfg);
-    this.cfg = 0;
-  }
 }
 
 /** The inverse of RealFFT (unnormalised: the output is `size` times the signal). */
-export class RealIFFT {
-  readonly size: number;
-  readonly bins: number;
-  private readonly kiss: KissFFT;
-  private cfg: number;
-  private inPtr: number;
-  private outPtr: number;
-  private buffer: ArrayBufferLike | null = null;
-  private inView!: Float32Array;
-  private outView!: Float32Array;
-
+export class RealIFFT extends RealFFTPlan {
   constructor(kiss: KissFFT, size: number) {
-    if (!Number.isInteger(size) || size < 4 || size % 2 !== 0) throw new RangeError(`FFT size must be an even integer >= 4, got ${size}`);
-    this.kiss = kiss;
-    this.size = size;
-    this.bins = size / 2 + 1;
-    this.cfg = kiss.fftrAlloc(size, true);
-    this.inPtr = kiss.malloc(this.bins * 8);
-    this.outPtr = kiss.malloc(size * 4);
-    this.views();
+    super(kiss, size, true);
   }
 
-  private views(): void {
-    const buf = this.kiss.memory.buffer;
-    if (buf === this.buffer) return;
-    this.buffer = buf;
-    this.inView = new Float32Array(buf, this.inPtr, this.bins * 2);
-    this.outView = new Float32Array(buf, this.outPtr, this.size);
+  protected inLength(): number {
+    return this.bins * 2;
+  }
+
+  protected outLength(): number {
+    return this.size;
   }
 
   /** Interleaved re, im to fill before `inverse()`. */
@@ -106,13 +110,5 @@ export class RealIFFT {
   inverse(): Float32Array {
     this.kiss.fftri(this.cfg, this.inPtr, this.outPtr);
     return this.output;
-  }
-
-  dispose(): void {
-    if (!this.cfg) return;
-    this.kiss.free(this.inPtr);
-    this.kiss.free(this.outPtr);
-    this.kiss.free(this.cfg);
-    this.cfg = 0;
   }
 }

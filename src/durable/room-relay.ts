@@ -9,6 +9,7 @@ import {
   MAX_ROOM_MESSAGE_BYTES,
 } from '../protocol/index.ts';
 import { TokenBucket } from '../lib/rate.ts';
+import { sendToAll } from '../lib/sockets.ts';
 
 /** What a relay needs to greet a viewer without asking the room. */
 export interface RelayState {
@@ -51,16 +52,7 @@ export class RoomRelay extends DurableObject<Env> {
     if (anchor) this.state.anchor = anchor;
     if (agent) this.state.agent = agent;
     if (anchor || agent) await this.ctx.storage.put('state', this.state);
-    let n = 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.send(text);
-        n++;
-      } catch {
-        // closing
-      }
-    }
-    return n;
+    return sendToAll(this.ctx.getWebSockets(), text);
   }
 
   async load(): Promise<number> {

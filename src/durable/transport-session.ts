@@ -35,6 +35,7 @@ import { tokenMatches } from '../lib/tokens.ts';
 import { TokenBucket } from '../lib/rate.ts';
 import { ClockLineFit, fitAtRate, lineSampleAt, type ClockLine } from './clock-fit.ts';
 import { relayName } from './room-relay.ts';
+import { sendToAll } from '../lib/sockets.ts';
 
 /** Everything a room must not lose: one record in the object's own storage. */
 interface RoomRecord {
@@ -725,15 +726,7 @@ export class TransportSession extends DurableObject<Env> {
         .publish(text, anchor, agent)
         .catch(() => {});
     }
-    let n = 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.send(text);
-        n++;
-      } catch {
-        // closing
-      }
-    }
+    const n = sendToAll(this.ctx.getWebSockets(), text);
     if (this.room) this.room.counters.messages_out += n;
   }
 

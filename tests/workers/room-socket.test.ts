@@ -140,10 +140,15 @@ describe('tick streams', () => {
     await ticker.next('welcome');
     await quiet.next('welcome');
     ticker.drain();
-    await sleep(1000);
+    await sleep(1500);
     const ticks = ticker.drain().filter((m) => m.type === 'tick');
-    expect(ticks.length).toBeGreaterThanOrEqual(17);
-    expect(ticks.length).toBeLessThanOrEqual(22);
+    // The median spacing pins the rate; a loaded machine may delay a few
+    // ticks (the room skips rather than bursts), so the count has slack.
+    const gaps = ticks.slice(1).map((t, i) => (t as { timestamp_ms: number }).timestamp_ms - (ticks[i] as { timestamp_ms: number }).timestamp_ms).sort((a, b) => a - b);
+    expect(gaps[gaps.length >> 1]).toBeGreaterThanOrEqual(45);
+    expect(gaps[gaps.length >> 1]).toBeLessThanOrEqual(60);
+    expect(ticks.length).toBeGreaterThanOrEqual(15);
+    expect(ticks.length).toBeLessThanOrEqual(32);
     const last = ticks.at(-1)!;
     expect(last).toMatchObject({ playing: true, status: 'playing', sample_rate: 48_000, bpm: 120 });
     expect(last.time_formatted).toMatch(/^\d\d:\d\d\.\d{3}$/);
