@@ -21,8 +21,8 @@ let server: LocalServer;
 let fluteBrowser: Browser;
 /** Its microphone plays a tune that is in the catalog. */
 let tuneBrowser: Browser;
-/** No microphone permission at all. */
-let plainBrowser: Browser;
+/** Has a microphone, but its permission prompt is refused. */
+let denyingBrowser: Browser;
 
 interface AnalysisHandle {
   roomtone: { analysis: { results: number; onsets: number; lastNote: string | null; streamStartServerMs: number | null } | null; state: string };
@@ -34,11 +34,11 @@ beforeAll(async () => {
   // A4 (440 Hz) on a flute: three long notes 1.5 s apart, so there is a steady pitch and an onset every 1.5 s.
   const flute = renderWavFile('flute-a4.wav', [0.2, 1.7, 3.2].map((start) => ({ note: 69, start, duration: 1.1, velocity: 100 })), 73, 4.5);
   const track = renderWavFile('tune.wav', tune(7, 20), 0, 20);
-  [server, fluteBrowser, tuneBrowser, plainBrowser] = await Promise.all([
+  [server, fluteBrowser, tuneBrowser, denyingBrowser] = await Promise.all([
     startLocalServer(),
     launchBrowser({ fakeMicWav: flute.path }),
     launchBrowser({ fakeMicWav: track.path }),
-    launchBrowser(),
+    launchBrowser({ denyMicrophone: true }),
   ]);
   // Fingerprinted here with the server's own code, as `roomtone catalog add` does, and uploaded as JSON.
   const fp = fingerprintSignal(await loadKissFFT(), FINGERPRINT_PRESETS.default, track.samples, MIC_RATE);
@@ -58,7 +58,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([fluteBrowser?.close(), tuneBrowser?.close(), plainBrowser?.close()]);
+  await Promise.all([fluteBrowser?.close(), tuneBrowser?.close(), denyingBrowser?.close()]);
   await server?.stop();
 });
 
@@ -125,14 +125,20 @@ describe("the What's playing? page", () => {
     await context.close();
   });
 
-  it('explains a refused microphone instead of failing silently', async () => {
-    const context = await plainBrowser.newContext();
+  it('explains a refused microphone instead of failing silently, here and on the room page', async () => {
+    const context = await denyingBrowser.newContext();
     const page = await context.newPage();
     await page.goto(`${server.url}/identify`);
     await page.getByRole('button', { name: 'Listen' }).click();
-    await expect.poll(() => page.locator('#mic-error').textContent(), { timeout: 10_000 }).toMatch(/Microphone access was denied|No microphone was found/);
+    await expect.poll(() => page.locator('#mic-error').textContent(), { timeout: 10_000 }).toMatch(/^Microphone access was denied/);
     expect(await page.getByRole('button', { name: 'Listen' }).isEnabled()).toBe(true);
+    expect(await page.locator('#conn').textContent()).toBe('Not listening');
     await screenshot(page, 'identify-mic-denied');
+    const room = (await (await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string };
+    await page.goto(`${server.url}/r/${room.code}`);
+    await page.getByRole('button', { name: 'Start analysing' }).click();
+    await expect.poll(() => page.locator('#analyse-error').textContent(), { timeout: 10_000 }).toMatch(/^Microphone access was denied/);
+    expect(await page.getByRole('button', { name: 'Start analysing' }).isEnabled()).toBe(true);
     await context.close();
   });
 });

@@ -17,8 +17,10 @@ export function chromiumPath(): string {
 }
 
 export interface LaunchOptions {
-  /** A WAV file the fake microphone plays (looped). */
+  /** A WAV file the fake microphone plays (looped); the permission prompt is accepted. */
   fakeMicWav?: string;
+  /** A fake microphone whose permission prompt is refused, as when a person clicks "Block". */
+  denyMicrophone?: boolean;
 }
 
 export async function launchBrowser(opts: LaunchOptions = {}): Promise<Browser> {
@@ -36,6 +38,8 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<Browser> 
     '--disable-backgrounding-occluded-windows',
     '--autoplay-policy=no-user-gesture-required',
   ];
+  // Without --use-fake-ui-for-media-stream, headless Chromium refuses the permission prompt.
+  if (opts.denyMicrophone) args.push('--use-fake-device-for-media-stream');
   if (opts.fakeMicWav) {
     args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${opts.fakeMicWav}`);
   }
