@@ -401,6 +401,20 @@ describe('the room page', () => {
     await page.context().close();
   });
 
+  it('tells viewers when their room expires, and shows nothing else', async () => {
+    const res = await fetch(`${server.url}/api/v1/rooms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idle_ttl_s: 4 }) });
+    const { code } = (await res.json()) as { code: string };
+    const page = await newPage();
+    await page.goto(`${server.url}/r/${code}`);
+    await expect.poll(() => page.locator('#conn').textContent(), { timeout: 5000 }).toBe('Live');
+    await expect.poll(() => page.locator('#banner-text').textContent(), { timeout: 15_000 }).toMatch(/^This room has expired \(no activity for 4 s\)/);
+    expect(await page.locator('#conn').textContent()).toBe('Room expired');
+    expect(await page.locator('main').isHidden()).toBe(true);
+    expect(await page.getByRole('link', { name: 'Back to the home page' }).isVisible()).toBe(true);
+    await screenshot(page, 'room-expired');
+    await page.context().close();
+  });
+
   it('falls back to viewing, and says why, when the control link is wrong', async () => {
     const { code } = await createRoom();
     const page = await newPage();

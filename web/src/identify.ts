@@ -67,6 +67,15 @@ function onMessage(msg: MatchServerMessage): void {
       renderMatch();
       renderPosition();
       return;
+    case 'status':
+    case 'ended':
+      // A match reported while this page was reconnecting still arrives in the status.
+      if (!match && isMatchData(msg.data?.match)) {
+        match = msg.data.match;
+        renderMatch();
+        renderPosition();
+      }
+      return;
     case 'error':
       showError(`The server refused the audio: ${String(msg.message)}`);
       return;

@@ -23,6 +23,7 @@ export class StatusView {
   private readonly sync = byId('sync');
   private readonly client: RoomClient;
   private wasOpen = false;
+  private expiredReason: string | null = null;
 
   constructor(client: RoomClient) {
     this.client = client;
@@ -36,7 +37,8 @@ export class StatusView {
       setText(this.sync, `${sign}${Math.abs(offsetMs).toFixed(1)} ms ± ${uncertaintyMs.toFixed(1)} ms`);
       this.sync.className = uncertaintyMs <= 5 ? 'ok' : uncertaintyMs <= 20 ? 'warn' : 'bad';
     });
-    client.on('expired', ({ reason }) => this.message(`This room has expired (${reason}). Start a new one from the home page.`, 'bad', true));
+    // The expired event (with its reason) comes just before the state change that would say less.
+    client.on('expired', ({ reason }) => (this.expiredReason = reason));
     this.onState(client.state);
   }
 
@@ -70,7 +72,7 @@ export class StatusView {
         this.message(`There is no room ${this.client.code}. It may have expired, or the code is mistyped.`, 'bad', true);
         return;
       case 'expired':
-        this.message('This room has expired. Start a new one from the home page.', 'bad', true);
+        this.message(`This room has expired${this.expiredReason ? ` (${this.expiredReason})` : ''}. Start a new one from the home page.`, 'bad', true);
         return;
       default:
         return;
