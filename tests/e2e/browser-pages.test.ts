@@ -256,6 +256,12 @@ describe('the room page', () => {
     expect(await ctl.locator('#controls').isVisible()).toBe(true);
     expect(await viewer.locator('#controls').isHidden()).toBe(true);
     expect(await viewer.locator('#time').textContent()).toBe('00:00.000');
+    // Anyone in the room can show the code large and copy the viewer link (never the token).
+    await viewer.getByText('Invite others').click();
+    expect(await viewer.locator('#share-code').textContent()).toBe(code);
+    expect(await viewer.locator('#share-link').inputValue()).toBe(`${server.url}/r/${code}`);
+    await screenshot(viewer, 'room-viewer-share');
+    await viewer.getByText('Invite others').click();
 
     // Space on the page toggles play.
     await ctl.locator('body').press('Space');

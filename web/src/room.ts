@@ -9,6 +9,7 @@ import { TransportView } from './transport-view.ts';
 import { StatusView } from './status-view.ts';
 import { Controls } from './controls.ts';
 import { AnalysePanel } from './analyse/analyse-panel.ts';
+import { setupShare } from './share.ts';
 
 interface Session {
   client: RoomClient;
@@ -94,6 +95,7 @@ function main(): void {
   }
   document.title = `Room ${code} · roomtone`;
   setText(byId('room-code'), code);
+  setupShare(code);
   join(code, takeControlToken(code, location, history, storage()));
   analyse = new AnalysePanel(() => session!.client);
 }
