@@ -317,7 +317,15 @@ describe('the room page', () => {
     const [a, b] = await positionsAt([ctl, viewer], Date.now());
     expect(a.bar).toBe(10);
     expect(b.bar).toBe(10);
+    // Out of the tempo field (keys typed in a field stay in it): ← goes back a bar, Shift+→ on four, Home stops.
+    await ctl.getByLabel('Tempo', { exact: true }).blur();
+    await ctl.locator('body').press('ArrowLeft');
+    await viewer.waitForFunction(() => document.getElementById('barbeat')?.textContent === '9.1', null, { timeout: 5000 });
+    await ctl.locator('body').press('Shift+ArrowRight');
+    await viewer.waitForFunction(() => document.getElementById('barbeat')?.textContent === '13.1', null, { timeout: 5000 });
     await screenshot(viewer, 'room-viewer-after-seek');
+    await ctl.locator('body').press('Home');
+    await viewer.waitForFunction(() => document.getElementById('time')?.textContent === '00:00.000', null, { timeout: 5000 });
     expect([...errorsOf(ctl), ...errorsOf(viewer)]).toEqual([]);
     await Promise.all([ctl.context().close(), viewer.context().close()]);
   });
