@@ -438,6 +438,7 @@ describe('the room page', () => {
     await page.goto(`${server.url}/r/${code}#control=not-the-token`);
     await waitJoined(page, 'viewer');
     expect(await page.locator('#banner-text').textContent()).toContain('control link was not accepted');
+    expect(await page.locator('#banner').isVisible()).toBe(true);
     expect(await page.locator('#controls').isHidden()).toBe(true);
     await page.context().close();
   });
@@ -453,6 +454,7 @@ describe('the room page', () => {
     await server.stop();
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Reconnecting…');
     expect(await page.locator('#banner-text').textContent()).toContain('Connection lost');
+    expect(await page.locator('#banner').isVisible()).toBe(true);
     // The playhead keeps running on its last known line.
     const before = (await page.evaluate(() => (window as unknown as { roomtone: { drawn: { seconds: number } } }).roomtone.drawn.seconds));
     await page.waitForTimeout(300);

@@ -37,7 +37,7 @@ function join(code: string, token: string | null, notice: string | null = null):
   new Controls(client);
   session = { client, transport, status };
   transport.start();
-  if (notice) status.message(notice);
+  if (notice) status.notice(notice);
   client.connect().catch((e: unknown) => {
     if (token && e instanceof RoomCommandError && e.code === 'unauthorized') {
       // A stale or mistyped control link: watch instead of showing nothing.

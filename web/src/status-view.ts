@@ -24,6 +24,7 @@ export class StatusView {
   private readonly client: RoomClient;
   private wasOpen = false;
   private expiredReason: string | null = null;
+  private standing: string | null = null;
 
   constructor(client: RoomClient) {
     this.client = client;
@@ -40,6 +41,12 @@ export class StatusView {
     // The expired event (with its reason) comes just before the state change that would say less.
     client.on('expired', ({ reason }) => (this.expiredReason = reason));
     this.onState(client.state);
+  }
+
+  /** A message that stays while the connection is fine (e.g. why this page only views). */
+  notice(text: string): void {
+    this.standing = text;
+    this.message(text);
   }
 
   /** Shows a message in the banner; null hides it. */
@@ -59,7 +66,7 @@ export class StatusView {
     switch (s) {
       case 'open':
         this.wasOpen = true;
-        this.message(null);
+        this.message(this.standing);
         return;
       case 'reconnecting':
         this.message(
