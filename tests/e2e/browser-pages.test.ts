@@ -122,6 +122,15 @@ describe('the home page', () => {
     await expect.poll(() => page.locator('#copy-status').textContent()).toContain(`/r/${text}`);
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${server.url}/r/${text}`);
     await screenshot(page, 'home-created');
+    // From the keyboard: Tab from the copy button to the controller link, Enter opens the room with its controls.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('copy-link');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('open-control');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${server.url}/r/${text}`);
+    await waitJoined(page, 'controller');
+    expect(await page.locator('#controls').isVisible()).toBe(true);
+    expect(await page.locator('#bpm').textContent()).toBe('96');
     expect(errorsOf(page)).toEqual([]);
     await page.context().close();
   });
