@@ -191,7 +191,16 @@ describe('the upload page', () => {
     await publish(job, { type: 'error', message: 'the file is not audio', retryable: false, stage: 'decoding' });
     await expect.poll(() => page.locator('#job-error').textContent()).toBe('Failed during decoding: the file is not audio');
     expect(await page.locator('#job-retry').isHidden()).toBe(true);
+    expect(await page.locator('#job-failed-hint').textContent()).toBe('Trying again will not help: check the input.');
+    expect(await page.locator('#job-mode').textContent()).toBe('Failed');
     await screenshot(page, 'jobs-failed');
+    // A retryable failure says so; a watched job has no upload to resend, so no button.
+    const again = await createJob('browser retryable failure');
+    await page.goto(`${server.url}/upload?job=${again.job_id}`);
+    await expect.poll(() => page.locator('#job-mode').textContent(), { timeout: 10_000 }).toBe('Live');
+    await publish(again, { type: 'error', message: 'the catalog shard was busy', retryable: true, stage: 'storing' });
+    await expect.poll(() => page.locator('#job-error').textContent()).toBe('Failed during storing: the catalog shard was busy');
+    expect(await page.locator('#job-failed-hint').textContent()).toBe('The server says trying again may work: start the job again.');
     await page.context().close();
   });
 
