@@ -101,11 +101,11 @@ export function truthF0(notes: MidiNote[], t: number, margin = 0.03): number | n
 }
 
 /** Renders (or reuses) every piece in every condition; returns the file list. */
-export function buildDataset(dir: string, log: (s: string) => void): Piece[] {
+export function buildDataset(dir: string, log: (s: string) => void, seed = 1000): Piece[] {
   mkdirSync(dir, { recursive: true });
   const pieces: Piece[] = [];
   for (const [i, inst] of INSTRUMENTS.entries()) {
-    const notes = phrase(inst, 1000 + i);
+    const notes = phrase(inst, seed + i);
     const end = Math.max(...notes.map((n) => n.start + n.duration)) + 1;
     const base = join(dir, `${String(i).padStart(2, '0')}-p${inst.program}`);
     const files = Object.fromEntries(CONDITIONS.map((c) => [c, `${base}-${c}.wav`])) as Record<Condition, string>;

@@ -113,6 +113,7 @@ const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
  */
 export class AnalysisStream extends DurableObject<Env> {
   private record: StreamRecord | null = null;
+  private kiss!: KissFFT;
   private source: SourceState | null = null;
   private seq = 0;
   private errorsInRow = new WeakMap<WebSocket, number>();
@@ -126,6 +127,9 @@ export class AnalysisStream extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
+      // KissFFT is instantiated before any message is delivered, so starting
+      // a source never awaits and audio cannot slip in while it starts.
+      this.kiss = await kiss();
       this.record = (await ctx.storage.get<StreamRecord>('stream')) ?? null;
       if (this.record) {
         // Everything below the ceiling may have been sent before the restart.
@@ -269,7 +273,7 @@ export class AnalysisStream extends DurableObject<Env> {
     this.setAttachment(ws, att);
     this.errorsInRow.delete(ws);
     const rec = this.record!;
-    const src = await this.startSource(ws, att, rec.samples_saved);
+    const src = this.startSource(ws, att, rec.samples_saved);
     const cfg = src.pipeline.config;
     this.send(ws, {
       type: 'ready',
@@ -297,7 +301,7 @@ export class AnalysisStream extends DurableObject<Env> {
       // the DSP state is gone. Rebuild it from the attachment and say so.
       const rec = this.record!;
       rec.restarts++;
-      src = await this.startSource(ws, att, rec.samples_saved);
+      src = this.startSource(ws, att, rec.samples_saved);
       await this.save(true);
       this.broadcast({
         type: 'status',
@@ -360,8 +364,8 @@ export class AnalysisStream extends DurableObject<Env> {
 
   // ---- analysis ----
 
-  private async startSource(ws: WebSocket, att: SocketAttachment, base: number): Promise<SourceState> {
-    const k = await kiss();
+  private startSource(ws: WebSocket, att: SocketAttachment, base: number): SourceState {
+    const k = this.kiss;
     if (this.source) {
       this.source.pipeline.dispose();
       this.source = null;

@@ -80,8 +80,8 @@ export function defaultWindowSize(sampleRate: number): number {
 const DEFAULT_PITCH: PitchConfig = {
   minHz: 40,
   maxHz: 2100,
-  peakRatio: 0.88,
-  voicedClarity: 0.7,
+  peakRatio: 0.84,
+  voicedClarity: 0.6,
   keepVoicedClarity: 0.55,
   silenceDb: -65,
   tailDropDb: 30,
