@@ -231,7 +231,13 @@ export class Job extends DurableObject<Env> {
       setTimeout(() => this.closeFinished(ws, terminal), 0);
       return;
     }
-    await this.ensureHeartbeatAlarm(Date.now());
+    // A first heartbeat at once, after the replay: it tells the client the
+    // period and the head of the log, and proves the stream works even when
+    // the job has nothing new to say.
+    const now = Date.now();
+    const att = this.attachment(ws);
+    if (att) this.sendHeartbeat(ws, att, this.heartbeatText(job, now), now);
+    await this.ensureHeartbeatAlarm(now);
   }
 
   private async onMessage(ws: WebSocket, message: string | ArrayBuffer, received: number): Promise<void> {
@@ -344,12 +350,14 @@ export class Job extends DurableObject<Env> {
   // ---- heartbeats: an alarm per period, only while someone watches ----
 
   private heartbeat(job: JobRecord, now: number): void {
-    const text = JSON.stringify({ type: 'heartbeat', job_id: job.job_id, seq: job.seq, timestamp: now, interval_ms: job.heartbeat_ms } satisfies JobStreamMessage);
+    const text = this.heartbeatText(job, now);
     for (const ws of this.ctx.getWebSockets()) {
       const att = this.attachment(ws);
       if (!att) continue;
+      // A socket that got a heartbeat less than half a period ago (on connect)
+      // is left alone this time: it has not had its fair time to answer.
+      if (att.heartbeat_ms !== null && now - att.heartbeat_ms < job.heartbeat_ms / 2) continue;
       if (att.heartbeat_ms !== null && att.pong_ms < att.heartbeat_ms) {
-        // It did not answer the last heartbeat within a whole period.
         try {
           ws.close(STREAM_CLOSE.heartbeatTimeout, 'no pong to the last heartbeat');
         } catch {
@@ -357,10 +365,18 @@ export class Job extends DurableObject<Env> {
         }
         continue;
       }
-      att.heartbeat_ms = now;
-      ws.serializeAttachment(att);
-      this.sendText(ws, text);
+      this.sendHeartbeat(ws, att, text, now);
     }
+  }
+
+  private heartbeatText(job: JobRecord, now: number): string {
+    return JSON.stringify({ type: 'heartbeat', job_id: job.job_id, seq: job.seq, timestamp: now, interval_ms: job.heartbeat_ms } satisfies JobStreamMessage);
+  }
+
+  private sendHeartbeat(ws: WebSocket, att: WatcherAttachment, text: string, now: number): void {
+    att.heartbeat_ms = now;
+    ws.serializeAttachment(att);
+    this.sendText(ws, text);
   }
 
   private async ensureHeartbeatAlarm(now: number): Promise<void> {
