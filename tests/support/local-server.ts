@@ -23,6 +23,8 @@ export interface LocalServerOptions {
    */
   snapshot?: boolean;
   startTimeoutMs?: number;
+  /** wrangler's log level (default warn); the secrets test reads everything with 'debug'. */
+  logLevel?: 'debug' | 'info' | 'log' | 'warn' | 'error';
 }
 
 export interface LocalServer {
@@ -74,7 +76,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     '--persist-to', persistTo,
     '--inspector-port', String(await freePort()),
     '--show-interactive-dev-session=false',
-    '--log-level', 'warn',
+    '--log-level', opts.logLevel ?? 'warn',
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const cwd = opts.snapshot === false ? ROOT : snapshotWorkerSources();
