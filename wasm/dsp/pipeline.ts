@@ -65,6 +65,8 @@ const SAME_ONSET_S = 0.08;
  * note's energy arrived even if too softly to pass the flux threshold.
  */
 const PITCH_ONSET_LOOKBACK = 12;
+/** …and only if that flux reaches this (the flux threshold's delta is 1). */
+const PITCH_ONSET_MIN_FLUX = 0.2;
 const ODF_RING = 32;
 
 export class AnalysisPipeline {
@@ -275,7 +277,11 @@ export class AnalysisPipeline {
       }
       const pos = bestJ >= 0 && best > 0 ? bestJ + ONSET_OFFSET_HOPS : p;
       const at = Math.max(0, Math.round(pos * cfg.hopSize));
-      if (f.onsetCount === 0) this.emitOnset(at);
+      // With no flux at all before it, a pitch change is a tail changing
+      // under reverb, not a note that began.
+      if (best < PITCH_ONSET_MIN_FLUX) {
+        // not an onset
+      } else if (f.onsetCount === 0) this.emitOnset(at);
       else this.queuedOnset = at;
     } else if (this.queuedOnset >= 0 && f.onsetCount === 0) {
       this.emitOnset(this.queuedOnset);
