@@ -74,7 +74,11 @@ export interface JobWatcherStats {
   /** Events that arrived ahead of a missing one; the watcher asked for a resume. */
   gaps: number;
   connects: number;
+  /** Socket attempts that delivered nothing: `unopened` of them never got through the upgrade. */
   socketFailures: number;
+  unopened: number;
+  /** Times the watcher fell back to polling. */
+  fallbacks: number;
   polls: number;
 }
 
@@ -112,7 +116,7 @@ export class JobWatcher {
   lastSeq: number;
   mode: WatchMode = 'idle';
   terminal: TerminalEvent | null = null;
-  readonly stats: JobWatcherStats = { delivered: 0, duplicates: 0, gaps: 0, connects: 0, socketFailures: 0, polls: 0 };
+  readonly stats: JobWatcherStats = { delivered: 0, duplicates: 0, gaps: 0, connects: 0, socketFailures: 0, unopened: 0, fallbacks: 0, polls: 0 };
   readonly done: Promise<TerminalEvent>;
 
   private readonly opts: typeof DEFAULTS & { backoff: BackoffOptions; random: () => number };
@@ -330,7 +334,10 @@ export class JobWatcher {
 
   private socketFailed(): void {
     this.failures++;
-    if (!this.wsOpened) this.unopened++;
+    if (!this.wsOpened) {
+      this.unopened++;
+      this.stats.unopened++;
+    }
     this.stats.socketFailures++;
     if (this.mode === 'polling') {
       this.retryTimer = setTimeout(() => this.openSocket(), this.opts.socketRetryMs);
@@ -392,6 +399,7 @@ export class JobWatcher {
   // ---- polling: the fallback ----
 
   private startPolling(): void {
+    if (this.mode !== 'polling') this.stats.fallbacks++;
     this.stopPolling();
     this.setMode('polling');
     this.pollFailures = 0;

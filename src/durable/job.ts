@@ -83,6 +83,8 @@ function errorResponse(status: number, code: ErrorCode, message: string): Respon
 export class Job extends DurableObject<Env> {
   private job: JobRecord | null = null;
   private buckets = new WeakMap<WebSocket, TokenBucket>();
+  /** When the alarm is set for (null: none; undefined: not read since the object started). */
+  private alarmAt: number | null | undefined = undefined;
   /** The publish token once it has been seen to match the stored hash (memory only). */
   private publisherToken: string | null = null;
 
@@ -115,7 +117,7 @@ export class Job extends DurableObject<Env> {
       terminal: null,
     };
     this.saveRecord();
-    await this.ctx.storage.setAlarm(this.deleteAt(this.job));
+    await this.setAlarm(this.deleteAt(this.job));
     return true;
   }
 
@@ -206,6 +208,7 @@ export class Job extends DurableObject<Env> {
   }
 
   async alarm(): Promise<void> {
+    this.alarmAt = null; // this one has fired
     await this.onAlarm(Date.now());
   }
 
@@ -336,7 +339,7 @@ export class Job extends DurableObject<Env> {
     if (job.terminal) {
       for (const ws of this.ctx.getWebSockets()) this.closeFinished(ws, job.terminal);
       // Heartbeats stop; the next alarm is the deletion after retention.
-      await this.ctx.storage.setAlarm(this.deleteAt(job));
+      await this.setAlarm(this.deleteAt(job));
     }
     return { ok: true, seq, timestamp, duplicate: false };
   }
@@ -382,15 +385,21 @@ export class Job extends DurableObject<Env> {
   private async ensureHeartbeatAlarm(now: number): Promise<void> {
     const job = this.job!;
     const due = now + job.heartbeat_ms;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > due) await this.ctx.storage.setAlarm(due);
+    // Known in memory after the first look: connects do not each read storage.
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null || this.alarmAt > due) await this.setAlarm(due);
   }
 
   private async scheduleAlarm(now: number): Promise<void> {
     const job = this.job!;
     let next = this.deleteAt(job);
     if (!job.terminal && this.ctx.getWebSockets().length > 0) next = Math.min(next, now + job.heartbeat_ms);
-    await this.ctx.storage.setAlarm(next);
+    await this.setAlarm(next);
+  }
+
+  private async setAlarm(at: number): Promise<void> {
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   // ---- retention ----
@@ -410,6 +419,7 @@ export class Job extends DurableObject<Env> {
     }
     this.job = null;
     await this.ctx.storage.deleteAlarm();
+    this.alarmAt = null;
     await this.ctx.storage.deleteAll();
   }
 
