@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // tests that start the real worker on workerd and drive it over the network.
 export default defineConfig({
   test: {
-    include: ['wasm/**/*.test.ts', 'src/**/*.test.ts', 'agent/**/*.test.ts', 'tests/e2e/**/*.test.ts'],
+    include: ['wasm/**/*.test.ts', 'src/**/*.test.ts', 'agent/**/*.test.ts', 'web/**/*.test.ts', 'tests/e2e/**/*.test.ts'],
     exclude: ['**/*.workers.test.ts', 'node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -9,6 +9,7 @@ import { startLocalServer } from '../tests/support/local-server.ts';
 import { RoomAgent } from '../agent/room-agent.ts';
 import { DeviceTransport } from '../agent/transport-driver.ts';
 import { SimDeviceClock } from '../agent/sources/sim.ts';
+import { watchWeb } from './build-web.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PORT = Number(process.env.PORT ?? 8787);
@@ -25,6 +26,8 @@ function ensureAdminToken(): { token: string; created: boolean } {
 }
 
 const admin = ensureAdminToken();
+// The page rebuilds as its sources change; the worker reloads on its own.
+const web = await watchWeb({ quiet: true });
 const server = await startLocalServer({
   port: PORT,
   persistTo: join(ROOT, '.wrangler/state'),
@@ -75,6 +78,7 @@ async function shutdown() {
   if (stopping) return;
   stopping = true;
   await agent.stop();
+  await web.stop();
   await server.stop();
   process.exit(0);
 }
