@@ -45,6 +45,8 @@ export interface JobWatcherOptions {
   silencePeriods?: number;
   /** Heartbeat period assumed until the server tells (its default is 30 s). */
   heartbeatMs?: number;
+  /** A socket whose upgrade has not completed by then is abandoned. */
+  connectTimeoutMs?: number;
   WebSocket?: typeof WebSocket;
   fetch?: typeof fetch;
   random?: () => number;
@@ -56,6 +58,7 @@ const DEFAULTS = {
   socketRetryMs: 5_000,
   silencePeriods: 2.5,
   heartbeatMs: 30_000,
+  connectTimeoutMs: 10_000,
 };
 
 export interface JobWatcherEvents {
@@ -151,6 +154,7 @@ export class JobWatcher {
       socketRetryMs: options.socketRetryMs ?? DEFAULTS.socketRetryMs,
       silencePeriods: options.silencePeriods ?? DEFAULTS.silencePeriods,
       heartbeatMs: options.heartbeatMs ?? DEFAULTS.heartbeatMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
       random: options.random ?? Math.random,
     };
@@ -260,6 +264,7 @@ export class JobWatcher {
       // are forgiven only once it delivers something (see onSocketMessage).
       this.wsOpened = true;
       this.unopened = 0;
+      this.armSilence();
       this.stopPolling();
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = null;
@@ -378,17 +383,26 @@ export class JobWatcher {
     this.clearSilence();
     const ws = this.ws;
     if (!ws) return;
+    // Before the upgrade completes the limit is the connect timeout; after it, a
+    // few heartbeat periods.
+    const opened = this.wsOpened;
+    const ms = opened ? this.heartbeatMs * this.opts.silencePeriods : this.opts.connectTimeoutMs;
     this.silenceTimer = setTimeout(() => {
       if (this.ws !== ws) return;
-      this.emit('warning', { code: 'silent', message: `no message for ${this.opts.silencePeriods} heartbeat periods; reconnecting` });
+      this.emit(
+        'warning',
+        opened
+          ? { code: 'silent', message: `no message for ${this.opts.silencePeriods} heartbeat periods; reconnecting` }
+          : { code: 'connect_timeout', message: `the stream did not open within ${ms} ms` },
+      );
       this.ws = null;
       try {
-        ws.close(4000, 'silent');
+        ws.close(4000, opened ? 'silent' : 'connect timeout');
       } catch {
         // already closing
       }
       this.onSocketClose(4000);
-    }, this.heartbeatMs * this.opts.silencePeriods);
+    }, ms);
   }
 
   private clearSilence(): void {
