@@ -10,7 +10,7 @@
 //    exactly once, in order, and the terminal event: lost and duplicated are
 //    counted and must both be 0.
 //
-// Options: --watchers N (100), --events E (1000), --cut-mean-ms (800),
+// Options: --watchers N (100), --events E (1000), --cut-mean-ms (3000),
 // --delay-ms (2), --jitter-ms (3), --seed (1), --only latency|storm, --json.
 
 import { parseArgs } from 'node:util';
@@ -25,7 +25,7 @@ const { values: args } = parseArgs({
   options: {
     watchers: { type: 'string', default: '100' },
     events: { type: 'string', default: '1000' },
-    'cut-mean-ms': { type: 'string', default: '800' },
+    'cut-mean-ms': { type: 'string', default: '3000' },
     'delay-ms': { type: 'string', default: '2' },
     'jitter-ms': { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
