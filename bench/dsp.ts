@@ -263,7 +263,8 @@ const latTable = table(
   latency.map((l, i) => {
     const s = summarize(l.latencies);
     const sl = serverLoad[i];
-    return [String(l.streams), String(l.latencies.length), fmt(s.p50, 1), fmt(s.p90, 1), fmt(s.p99, 1), fmt(s.max, 1), String(l.errors), String(l.lateSends), sl ? fmt(sl.workerdCores, 2) : '—', sl ? fmt(sl.loadavg, 1) : '—'];
+    const ms = (v: number) => (l.latencies.length ? fmt(v, 1) : '—');
+    return [String(l.streams), String(l.latencies.length), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), String(l.errors), String(l.lateSends), sl ? fmt(sl.workerdCores, 2) : '—', sl ? fmt(sl.loadavg, 1) : '—'];
   }),
 );
 
@@ -281,7 +282,7 @@ Per instrument, roomtone (RPA / onset F):
 
 ${instTable}
 
-**Throughput** (seconds of audio per CPU second, the clean set; roomtone's best of three runs; workerd figure is wall time of POST /api/v1/analyze on loopback minus the time of a near-empty request, one request at a time):
+**Throughput** (seconds of audio per CPU second, the clean set; roomtone's best of three runs. The workerd rows run the same files through POST /api/v1/analyze on the local server, one request at a time: the CPU the workerd process used for them, read from /proc, and their wall time on loopback minus that of a near-empty request):
 
 ${thrTable}
 
