@@ -14,6 +14,7 @@
 // --delay-ms (2), --jitter-ms (3), --seed (1), --only latency|storm, --json.
 
 import { parseArgs } from 'node:util';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import WS from 'ws';
 import { startLocalServer, type LocalServer } from '../tests/support/local-server.ts';
@@ -174,7 +175,7 @@ interface StormResult {
 
 async function storm(server: LocalServer, watchers: number, events: number): Promise<StormResult> {
   const random = seededRandom(SEED);
-  const job = await createJob(server, { heartbeat_ms: 1000 });
+  const job = await createJob(server, { heartbeat_ms: 2000 });
   const proxy = await startProxy({
     target: server.url,
     delayMs: DELAY_MS,
@@ -243,6 +244,8 @@ const runStorm = args.only === undefined || args.only === 'storm';
 const server = await startLocalServer({ vars: { JOBS_PER_MIN: '100000', JOB_STREAMS_PER_MIN: '1000000' } });
 try {
   log(`jobs bench: ${WATCHERS} watchers, ${EVENTS} events, local runtime at ${server.url}`);
+  // The local runtime shares the machine: say how busy it was, since every figure depends on it.
+  const loadAtStart = loadavg()[0];
   let base: LatencyResult | null = null;
   let fan: LatencyResult | null = null;
   let st: StormResult | null = null;
@@ -260,9 +263,9 @@ try {
   const p99_ok = fan ? fan.receipt.p99 <= 50 : null;
   const storm_ok = st ? st.lost === 0 && st.duplicated === 0 && st.out_of_order === 0 && st.without_terminal === 0 : null;
   if (args.json) {
-    process.stdout.write(JSON.stringify({ baseline: base, fanout: fan, storm: st, target_p99_ms: 50, p99_ok, storm_ok }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ baseline: base, fanout: fan, storm: st, target_p99_ms: 50, p99_ok, storm_ok, cpus: cpus().length, load: [loadAtStart, loadavg()[0]] }, null, 2) + '\n');
   } else {
-    const lines: string[] = [''];
+    const lines: string[] = ['', `${cpus().length} CPUs; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end`, ''];
     const row = (name: string, r: LatencyResult) =>
       `| ${name} | ${r.watchers} | ${r.events} | ${fmt(r.receipt.p50)} | ${fmt(r.receipt.p90)} | ${fmt(r.receipt.p99)} | ${fmt(r.receipt.max)} | ${fmt(r.post.p50)} | ${r.missing} |`;
     if (base && fan) {
