@@ -53,19 +53,29 @@ export class CatalogShard extends DurableObject<Env> {
     return this.landmarkCount() - before;
   }
 
-  /** Every row of the given hashes, as parallel arrays. */
-  async lookup(hashes: Uint32Array | number[]): Promise<{ hashes: number[]; tracks: number[]; times: number[] }> {
+  /** Every row of the given hashes, as parallel arrays, leaving out hashes with more than `maxRows` rows. */
+  async lookup(hashes: Uint32Array | number[], maxRows = Number.MAX_SAFE_INTEGER): Promise<{ hashes: number[]; tracks: number[]; times: number[] }> {
     const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
     if (hashes.length === 0) return out;
+    // Rows come out grouped by hash (the primary key's order), so a hash's
+    // rows can be dropped as soon as they exceed the cap.
     const cursor = this.sql.exec<{ hash: number; track: number; t: number }>(
-      'SELECT hash, track, t FROM landmarks WHERE hash IN (SELECT value FROM json_each(?))',
+      'SELECT hash, track, t FROM landmarks WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash',
       JSON.stringify(Array.from(hashes)),
     );
+    let current = -1;
+    let start = 0;
     for (const row of cursor) {
+      if (row.hash !== current) {
+        if (out.hashes.length - start > maxRows) out.hashes.length = out.tracks.length = out.times.length = start;
+        current = row.hash;
+        start = out.hashes.length;
+      }
       out.hashes.push(row.hash);
       out.tracks.push(row.track);
       out.times.push(row.t);
     }
+    if (out.hashes.length - start > maxRows) out.hashes.length = out.tracks.length = out.times.length = start;
     return out;
   }
 

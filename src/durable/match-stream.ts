@@ -244,7 +244,7 @@ export class MatchStream extends DurableObject<Env> {
     const again = this.live.get(ws);
     if (again) return again;
     live = {
-      matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h) => this.lookup(h), MAX_MATCH_FRAME_BYTES / 2),
+      matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h, cap) => this.lookup(h, cap), MAX_MATCH_FRAME_BYTES / 2),
       queue: Promise.resolve(),
       queuedS: 0,
       lastStatusS: 0,
@@ -265,8 +265,8 @@ export class MatchStream extends DurableObject<Env> {
   }
 
   /** Catalog rows of the hashes, restricted to tracks that are ready (not ingesting, not deleted). */
-  private async lookup(hashes: Uint32Array): Promise<IndexRows> {
-    const rows = await lookupCatalog(this.env, hashes);
+  private async lookup(hashes: Uint32Array, maxRowsPerHash: number): Promise<IndexRows> {
+    const rows = await lookupCatalog(this.env, hashes, maxRowsPerHash);
     const tracks = await this.tracks(rows.tracks);
     const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
     for (let i = 0; i < rows.hashes.length; i++) {

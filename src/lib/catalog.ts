@@ -44,10 +44,10 @@ function split(hashes: ArrayLike<number>, times: ArrayLike<number> | null, shard
   return parts;
 }
 
-/** Every catalog row of the given hashes, from all shards in parallel. */
-export async function lookupCatalog(env: Env, hashes: ArrayLike<number>): Promise<IndexRows> {
+/** Catalog rows of the given hashes, from all shards in parallel (a hash's rows all live in one shard, so the cap is exact). */
+export async function lookupCatalog(env: Env, hashes: ArrayLike<number>, maxRowsPerHash?: number): Promise<IndexRows> {
   const parts = split(hashes, null, shardCount(env));
-  const results = await Promise.all(parts.map((p, i) => (p.hashes.length ? shardStub(env, i).lookup(p.hashes) : null)));
+  const results = await Promise.all(parts.map((p, i) => (p.hashes.length ? shardStub(env, i).lookup(p.hashes, maxRowsPerHash) : null)));
   const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
   for (const r of results) {
     if (!r) continue;

@@ -19,7 +19,7 @@ let first: IngestAccepted;
 
 beforeAll(async () => {
   first = await ingest(track(1), 'First Light', 'The Testers');
-});
+}, 60_000);
 
 describe('catalog ingestion', () => {
   it('ingests a WAV body with its metadata and reports the finished track', () => {

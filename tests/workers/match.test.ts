@@ -13,7 +13,7 @@ beforeAll(async () => {
     tracks.push(track(200 + i, 24));
     ingested.push(await ingest(tracks[i], title, 'Synth Ensemble'));
   }
-});
+}, 60_000);
 
 function excerpt(i: number, startS: number, seconds: number): Float32Array {
   return tracks[i].slice(Math.round(startS * RATE), Math.round((startS + seconds) * RATE));

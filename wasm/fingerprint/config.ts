@@ -39,6 +39,28 @@ export interface MatchConfig {
   minVotes: number;
   /** The winner must have this many times the votes of the best other track. */
   minRatio: number;
+  /**
+   * The winning offset must have this many times the votes of any other
+   * offset of the same track (more than `distinctOffsetFrames` away): music
+   * repeats itself, and a loop heard for half a second cannot say which pass
+   * it is, nor can a drum pattern shared by two songs say anything at all.
+   */
+  minOffsetRatio: number;
+  /** Offsets closer than this (frames) count as the same alignment for `minOffsetRatio`. */
+  distinctOffsetFrames: number;
+  /**
+   * A track whose alignment stays ambiguous (an exact loop) is still reported
+   * once its evidence against every other track is this overwhelming: this
+   * many votes, and `ambiguousRatio` times the best other track.
+   */
+  ambiguousVotes: number;
+  ambiguousRatio: number;
+  /**
+   * Hashes with more catalog rows than this are ignored (a stop list, as text
+   * search drops its most common words): a drum pattern or a held chord that
+   * recurs all over the catalog says little and costs many votes.
+   */
+  maxRowsPerHash: number;
   /** Votes older than this (seconds of stream audio) are forgotten, so a track change wins quickly. */
   windowS: number;
   /** Candidate offsets within this many frames vote together (resampling and peak jitter). */
@@ -64,8 +86,13 @@ const fingerprintDefault: FingerprintConfig = {
 
 const matchDefault: MatchConfig = {
   speeds: [1, 0.985, 1.015, 0.97, 1.03],
-  minVotes: 10,
-  minRatio: 2.5,
+  minVotes: 14,
+  minRatio: 3,
+  minOffsetRatio: 2,
+  distinctOffsetFrames: 20,
+  ambiguousVotes: 40,
+  ambiguousRatio: 6,
+  maxRowsPerHash: 48,
   windowS: 12,
   offsetTolerance: 1,
 };

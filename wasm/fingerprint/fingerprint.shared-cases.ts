@@ -38,7 +38,7 @@ export interface StreamOutcome {
 
 /** Streams `query` in chunks of `chunkS` seconds, as a live client would, and collects the reported matches. */
 export async function streamQuery(kiss: KissFFT, index: MemoryIndex, query: Float32Array, rate = RATE, chunkS = 0.1): Promise<StreamOutcome> {
-  const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, rate, (h) => index.lookup(h));
+  const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, rate, (h, cap) => index.lookup(h, cap));
   const matches: LiveMatch[] = [];
   const step = Math.round(chunkS * rate);
   try {

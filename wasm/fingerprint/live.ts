@@ -7,7 +7,10 @@ import { frameSeconds, type FingerprintConfig, type MatchConfig } from './config
 import { OffsetVoter, type Candidate, type IndexRows } from './matcher.ts';
 import { StreamFingerprinter } from './stream.ts';
 
-export type Lookup = (hashes: Uint32Array) => Promise<IndexRows> | IndexRows;
+const DECIDE_EVERY_S = 0.1;
+
+/** Catalog rows for `hashes`, leaving out any hash with more than `maxRowsPerHash` rows. */
+export type Lookup = (hashes: Uint32Array, maxRowsPerHash: number) => Promise<IndexRows> | IndexRows;
 
 export interface LiveMatch {
   track: number;
@@ -38,6 +41,8 @@ export class LiveMatcher {
   current: LiveMatch | null = null;
   landmarks = 0;
   lookups = 0;
+  private pendingVotes = 0;
+  private decidedAtS = -Infinity;
 
   constructor(kiss: KissFFT, fp: FingerprintConfig, match: MatchConfig, inputRate: number, lookup: Lookup, maxChunk = 16384) {
     this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk });
@@ -63,12 +68,21 @@ export class LiveMatcher {
         const unique = new Set<number>();
         for (let i = 0; i < batch.count; i++) unique.add(batch.hashes[i]);
         this.lookups += unique.size;
-        const rows = await this.lookup(Uint32Array.from(unique));
+        const rows = await this.lookup(Uint32Array.from(unique), this.voter.cfg.maxRowsPerHash);
         votes = this.voter.vote(batch, rows, audioS);
       } else {
         this.voter.expire(audioS);
       }
-      return { match: this.report(this.voter.decide(), audioS), landmarks: batch.count, votes };
+      // A decision can only change when votes arrive; weighing them every
+      // DECIDE_EVERY_S is enough, however small the frames a client sends.
+      this.pendingVotes += votes;
+      let match: LiveMatch | null = null;
+      if (this.pendingVotes > 0 && audioS - this.decidedAtS >= DECIDE_EVERY_S - 1e-6) {
+        this.pendingVotes = 0;
+        this.decidedAtS = audioS;
+        match = this.report(this.voter.decide(), audioS);
+      }
+      return { match, landmarks: batch.count, votes };
     } finally {
       this.busy = false;
     }

@@ -23,6 +23,8 @@ export interface Candidate {
   votes: number;
   /** The best score of any other track. */
   runnerUp: number;
+  /** The best score of another alignment of the same track. */
+  sameTrackRunnerUp: number;
   /** 0..1: how clearly the winner stands above the runner-up, saturating with evidence. */
   confidence: number;
 }
@@ -38,8 +40,14 @@ function voteKey(track: number, speed: number, offset: number): number {
 
 export class OffsetVoter {
   readonly cfg: MatchConfig;
+  /** Votes per alignment key: exactly there, and summed over the offsets within the tolerance. */
   private readonly counts = new Map<number, number>();
-  /** Keys whose count is 2 or more: the only ones that can win. */
+  private readonly sums = new Map<number, number>();
+  /**
+   * Keys whose sum reaches `hotAt`: the only ones a decision can depend on.
+   * A winner needs minVotes, and then anything below minVotes / minRatio can
+   * neither beat it nor block it, so the scan skips the long tail of chance votes.
+   */
   private readonly hot = new Set<number>();
   /** FIFO of votes (key, audio time) for the sliding window. */
   private keys: Float64Array;
@@ -47,9 +55,16 @@ export class OffsetVoter {
   private head = 0;
   private size = 0;
   totalVotes = 0;
+  private scratchKeys = new Float64Array(1024);
+  private scratchScores = new Int32Array(1024);
+
+  private readonly hotAt: number;
 
   constructor(cfg: MatchConfig, capacity = 1 << 17) {
     this.cfg = cfg;
+    // Untracked scores are at most hotAt − 1; that bound times each rule's ratio stays within the votes the rule asks for.
+    const untracked = Math.min(Math.floor(cfg.minVotes / cfg.minRatio), Math.floor(cfg.minVotes / cfg.minOffsetRatio), Math.floor(cfg.ambiguousVotes / cfg.ambiguousRatio));
+    this.hotAt = Math.max(2, untracked + 1);
     this.keys = new Float64Array(capacity);
     this.stamps = new Float64Array(capacity);
   }
@@ -86,19 +101,31 @@ export class OffsetVoter {
     this.keys[slot] = key;
     this.stamps[slot] = stamp;
     this.size++;
-    const c = (this.counts.get(key) ?? 0) + 1;
-    this.counts.set(key, c);
-    if (c === 2) this.hot.add(key);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    // Each vote counts for its offset and its neighbours within the tolerance,
+    // so an alignment's score is a single lookup.
+    const tol = this.cfg.offsetTolerance;
+    for (let k = key - tol; k <= key + tol; k++) {
+      const c = (this.sums.get(k) ?? 0) + 1;
+      this.sums.set(k, c);
+      if (c === this.hotAt) this.hot.add(k);
+    }
   }
 
   private evictOldest(): void {
     const key = this.keys[this.head];
     this.head = (this.head + 1) % this.keys.length;
     this.size--;
-    const c = (this.counts.get(key) ?? 1) - 1;
-    if (c <= 0) this.counts.delete(key);
-    else this.counts.set(key, c);
-    if (c === 1) this.hot.delete(key);
+    const own = (this.counts.get(key) ?? 1) - 1;
+    if (own <= 0) this.counts.delete(key);
+    else this.counts.set(key, own);
+    const tol = this.cfg.offsetTolerance;
+    for (let k = key - tol; k <= key + tol; k++) {
+      const c = (this.sums.get(k) ?? 1) - 1;
+      if (c <= 0) this.sums.delete(k);
+      else this.sums.set(k, c);
+      if (c === this.hotAt - 1) this.hot.delete(k);
+    }
   }
 
   /** Drops votes cast more than `windowS` seconds of audio ago. */
@@ -108,47 +135,68 @@ export class OffsetVoter {
   }
 
   private score(key: number): number {
-    let s = this.counts.get(key) ?? 0;
-    for (let d = 1; d <= this.cfg.offsetTolerance; d++) s += (this.counts.get(key - d) ?? 0) + (this.counts.get(key + d) ?? 0);
-    return s;
+    return this.sums.get(key) ?? 0;
   }
 
-  /** The leading candidate, or null when no track has a single aligned pair of votes. */
+  /** Between alignments of equal score, the one with more votes exactly on it, then the earlier one. */
+  private beats(a: number, b: number): boolean {
+    const ca = this.counts.get(a) ?? 0;
+    const cb = this.counts.get(b) ?? 0;
+    return ca !== cb ? ca > cb : a < b;
+  }
+
+  /** The leading candidate, or null when no alignment has reached the hot threshold. */
   leader(): Candidate | null {
-    let bestKey = -1;
-    let best = 0;
-    let bestTrack = -1;
-    // Best score per track, to find the best *other* track.
-    const perTrack = new Map<number, number>();
+    const n = this.hot.size;
+    if (n === 0) return null;
+    if (this.scratchKeys.length < n) {
+      this.scratchKeys = new Float64Array(n * 2);
+      this.scratchScores = new Int32Array(n * 2);
+    }
+    const keys = this.scratchKeys;
+    const scores = this.scratchScores;
+    let i = 0;
+    let best = -1;
     for (const key of this.hot) {
-      const s = this.score(key);
-      const track = Math.floor(key / (SPEED_SLOTS * OFFSET_SPAN));
-      if (s > (perTrack.get(track) ?? 0)) perTrack.set(track, s);
-      if (s > best || (s === best && key < bestKey)) {
-        best = s;
-        bestKey = key;
-        bestTrack = track;
+      keys[i] = key;
+      scores[i] = this.score(key);
+      if (best < 0 || scores[i] > scores[best] || (scores[i] === scores[best] && this.beats(key, keys[best]))) best = i;
+      i++;
+    }
+    const bestKey = keys[best];
+    const votes = scores[best];
+    const bestTrack = Math.floor(bestKey / (SPEED_SLOTS * OFFSET_SPAN));
+    const offsetFrames = (bestKey % OFFSET_SPAN) - OFFSET_BIAS;
+    // Scores below the hot threshold are not tracked: count them as just below it.
+    let runnerUp = this.hotAt - 1;
+    let sameTrack = this.hotAt - 1;
+    for (let j = 0; j < n; j++) {
+      const track = Math.floor(keys[j] / (SPEED_SLOTS * OFFSET_SPAN));
+      if (track !== bestTrack) {
+        if (scores[j] > runnerUp) runnerUp = scores[j];
+      } else if (scores[j] > sameTrack) {
+        const offset = (keys[j] % OFFSET_SPAN) - OFFSET_BIAS;
+        if (Math.abs(offset - offsetFrames) > this.cfg.distinctOffsetFrames) sameTrack = scores[j];
       }
     }
-    if (bestKey < 0) return null;
-    let runnerUp = 1; // a lone vote somewhere is the floor of chance agreement
-    for (const [track, s] of perTrack) if (track !== bestTrack && s > runnerUp) runnerUp = s;
     const speedIndex = Math.floor(bestKey / OFFSET_SPAN) % SPEED_SLOTS;
-    const offsetFrames = (bestKey % OFFSET_SPAN) - OFFSET_BIAS;
-    const margin = best - this.cfg.minRatio * runnerUp;
+    const margin = Math.min(votes - this.cfg.minRatio * runnerUp, votes - this.cfg.minOffsetRatio * sameTrack);
     const confidence = margin <= 0 ? 0 : 1 - Math.exp(-margin / this.cfg.minVotes);
-    return { track: bestTrack, speedIndex, offsetFrames, votes: best, runnerUp, confidence: Math.round(confidence * 1000) / 1000 };
+    return { track: bestTrack, speedIndex, offsetFrames, votes, runnerUp, sameTrackRunnerUp: sameTrack, confidence: Math.round(confidence * 1000) / 1000 };
   }
 
   /** The leader if the evidence is enough to report it, else null. */
   decide(): Candidate | null {
     const c = this.leader();
     if (!c) return null;
-    if (c.votes < this.cfg.minVotes || c.votes < this.cfg.minRatio * c.runnerUp) return null;
-    return c;
+    const cfg = this.cfg;
+    if (c.votes < cfg.minVotes || c.votes < cfg.minRatio * c.runnerUp) return null;
+    if (c.votes >= cfg.minOffsetRatio * c.sameTrackRunnerUp) return c;
+    return c.votes >= cfg.ambiguousVotes && c.votes >= cfg.ambiguousRatio * c.runnerUp ? c : null;
   }
 
   reset(): void {
+    this.sums.clear();
     this.counts.clear();
     this.hot.clear();
     this.head = 0;
@@ -185,7 +233,8 @@ export class MemoryIndex {
     return this.entries;
   }
 
-  lookup(hashes: ArrayLike<number>): IndexRows {
+  /** Rows of the given hashes; a hash with more than `maxRows` rows is left out (see MatchConfig.maxRowsPerHash). */
+  lookup(hashes: ArrayLike<number>, maxRows = Infinity): IndexRows {
     const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
     const seen = new Set<number>();
     for (let i = 0; i < hashes.length; i++) {
@@ -193,7 +242,7 @@ export class MemoryIndex {
       if (seen.has(h)) continue;
       seen.add(h);
       const list = this.table.get(h);
-      if (!list) continue;
+      if (!list || list.length / 2 > maxRows) continue;
       for (let j = 0; j < list.length; j += 2) {
         out.hashes.push(h);
         out.tracks.push(list[j]);

@@ -15,6 +15,13 @@ export interface ResamplerOptions {
   beta?: number;
   /** Largest input chunk `process` accepts. */
   maxChunk?: number;
+  /**
+   * Design for a band instead of the full spectrum (downsampling only): keep
+   * everything below `passHz` and reject, by about 60 dB, what would alias
+   * below `passHz`. A fingerprinter that only looks below 4 kHz needs a far
+   * shorter filter than a resampler meant for listening.
+   */
+  band?: { passHz: number; stopHz: number };
 }
 
 const PHASES = 256;
@@ -41,8 +48,10 @@ export class Resampler {
   private readonly halfLen: number;
   /** Taps each side of the centre sample. */
   private readonly taps: number;
-  /** PHASES+1 filters of 2·taps+1 coefficients: filter p is the kernel shifted by p/PHASES. */
-  private readonly bank: Float32Array;
+  /** PHASES+1 sparse filters (offset, coefficient) of at most 2·taps+1 taps: filter p is the kernel shifted by p/PHASES. */
+  private readonly tapIndex: Int32Array;
+  private readonly tapValue: Float32Array;
+  private readonly tapCount: Int32Array;
   private readonly buf: Float32Array;
   /** Absolute input index of buf[0], and how many samples buf holds. */
   private base: number;
@@ -59,26 +68,46 @@ export class Resampler {
     this.ratio = outputRate / inputRate;
     this.maxChunk = opts.maxChunk ?? 65536;
     this.passthrough = inputRate === outputRate;
-    const zc = opts.zeroCrossings ?? 8;
-    const rolloff = opts.rolloff ?? 0.92;
-    const beta = opts.beta ?? 8;
-    // Cutoff in cycles per input sample: below the lower of the two Nyquists.
-    const fc = 0.5 * Math.min(1, this.ratio) * rolloff;
-    this.halfLen = zc / (2 * fc);
+    let fc: number; // cutoff, cycles per input sample
+    let beta: number;
+    if (opts.band && this.ratio < 1) {
+      const { passHz, stopHz } = opts.band;
+      if (!(passHz > 0 && stopHz > passHz)) throw new RangeError(`band needs 0 < passHz < stopHz, got ${passHz}..${stopHz}`);
+      const nyquistOut = outputRate / 2;
+      // At the output Nyquist exactly, an integer ratio gives a kernel whose every ratio-th tap is zero.
+      fc = (passHz <= nyquistOut && nyquistOut <= stopHz ? nyquistOut : (passHz + stopHz) / 2) / inputRate;
+      const width = (stopHz - passHz) / inputRate;
+      beta = 5.65; // Kaiser's formula for 60 dB
+      this.halfLen = Math.max(2, (60 - 7.95) / (14.36 * width) / 2);
+    } else {
+      const zc = opts.zeroCrossings ?? 8;
+      fc = 0.5 * Math.min(1, this.ratio) * (opts.rolloff ?? 0.92);
+      beta = opts.beta ?? 8;
+      this.halfLen = zc / (2 * fc);
+    }
     this.taps = Math.ceil(this.halfLen);
     const len = 2 * this.taps + 1;
-    this.bank = new Float32Array((PHASES + 1) * len);
+    this.tapIndex = new Int32Array((PHASES + 1) * len);
+    this.tapValue = new Float32Array((PHASES + 1) * len);
+    this.tapCount = new Int32Array(PHASES + 1);
     const i0b = besselI0(beta);
     for (let p = 0; p <= PHASES; p++) {
       const frac = p / PHASES;
+      let n = 0;
       for (let j = -this.taps; j <= this.taps; j++) {
         const d = j - frac; // input samples from the output instant
         const u = Math.abs(d) / this.halfLen;
         const w = u >= 1 ? 0 : besselI0(beta * Math.sqrt(1 - u * u)) / i0b;
         const x = 2 * fc * d;
         const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
-        this.bank[p * len + j + this.taps] = 2 * fc * sinc * w;
+        const h = 2 * fc * sinc * w;
+        // Zero taps (the sinc's zero crossings, the window's ends) are skipped.
+        if (Math.abs(h) < 1e-9) continue;
+        this.tapIndex[p * len + n] = j + this.taps;
+        this.tapValue[p * len + n] = h;
+        n++;
       }
+      this.tapCount[p] = n;
     }
     const span = this.taps + 2;
     this.buf = new Float32Array(2 * span + this.maxChunk + 8);
@@ -107,7 +136,9 @@ export class Resampler {
     this.buf.set(input, this.filled);
     this.filled += input.length;
     const lastIn = this.base + this.filled - 1; // newest absolute input index
-    const bank = this.bank;
+    const tapIndex = this.tapIndex;
+    const tapValue = this.tapValue;
+    const tapCount = this.tapCount;
     const taps = this.taps;
     const len = 2 * taps + 1;
     const buf = this.buf;
@@ -123,9 +154,10 @@ export class Resampler {
       }
       if (k0 + taps > lastIn) break;
       const f = p * len;
+      const end = f + tapCount[p];
       const s0 = k0 - taps - base;
       let acc = 0;
-      for (let j = 0; j < len; j++) acc += buf[s0 + j] * bank[f + j];
+      for (let j = f; j < end; j++) acc += buf[s0 + tapIndex[j]] * tapValue[j];
       output[n++] = acc;
       this.produced++;
     }

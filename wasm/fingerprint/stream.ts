@@ -47,7 +47,9 @@ export class StreamFingerprinter {
     if (this.speeds.length === 0 || this.speeds.length > 255) throw new RangeError('between 1 and 255 speed hypotheses');
     for (const s of this.speeds) if (!(s > 0.8 && s < 1.25)) throw new RangeError(`speed ${s} is outside 0.8..1.25`);
     this.maxChunk = opts.maxChunk ?? 16384;
-    this.decimator = new Resampler(inputRate, cfg.sampleRate, { maxChunk: this.maxChunk });
+    // Only the band below maxHz is analysed: aliases may land anywhere above it.
+    const band = { passHz: cfg.maxHz * 1.05, stopHz: cfg.sampleRate - cfg.maxHz };
+    this.decimator = new Resampler(inputRate, cfg.sampleRate, { maxChunk: this.maxChunk, band });
     this.decimated = new Float32Array(this.decimator.maxOutput(this.maxChunk));
     this.picker = new PeakPicker(kiss, cfg);
     this.pairers = this.speeds.map((s) => new PeakPairer(cfg, s));

@@ -1,0 +1,336 @@
+// npm run bench:match — live identification, measured.
+//
+// Catalog: rendered multi-instrument MIDI pieces plus, when Debian's
+// hedgewars-data is installed, the game's soundtracks (real recordings).
+// Negatives: other pieces and recordings that are not in the catalog.
+// Queries: 10 s excerpts at seeded random positions, degraded (clean,
+// white noise at 10/5/0 dB SNR, MP3 at 32 and 64 kbit/s, −20 dB gain,
+// telephone band 300–3400 Hz, ±3% and ±2% speed), each streamed in 0.1 s
+// chunks through the same LiveMatcher the MatchStream object runs, with
+// `audio_s` accounting (faster than real time, same decisions).
+//
+// Baseline in the same run: the matcher without the speed search (the
+// `exactSpeed` preset), i.e. a plain landmark matcher.
+//
+// Then end to end on the local runtime (workerd): ingestion through the REST
+// API (fingerprints from the CLI code, and WAV bodies fingerprinted by the
+// worker) and queries through `WS /api/v1/match/:client_id`.
+//
+// Env: BENCH_MATCH_MIDI (catalog MIDI pieces, 20), BENCH_MATCH_QUERIES (per
+// track and degradation, 2), BENCH_MATCH_E2E=0 to skip the end-to-end part.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadKissFFT } from '../wasm/kissfft-node.ts';
+import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig } from '../wasm/fingerprint/index.ts';
+import { addNoise, changeSpeed, gain, rng, telephone } from '../wasm/fingerprint/test-signals.ts';
+import { encodeWav } from '../wasm/wav.ts';
+import { fmt, percentile, table } from './support/stats.ts';
+import { hasTool, lossy, midiTrack, recordings, RATE, type CorpusTrack } from './support/match-corpus.ts';
+
+const MIDI_TRACKS = Number(process.env.BENCH_MATCH_MIDI ?? 20);
+const MIDI_NEGATIVES = 20;
+const QUERIES = Number(process.env.BENCH_MATCH_QUERIES ?? 2);
+const NEGATIVE_QUERIES = 8;
+const QUERY_S = 10;
+const CHUNK_S = 0.1;
+const OFFSET_TOLERANCE_S = 0.1;
+const E2E = process.env.BENCH_MATCH_E2E !== '0';
+
+if (!hasTool('fluidsynth') || !hasTool('ffmpeg')) {
+  console.error('bench:match needs fluidsynth (with fluid-soundfont-gm) and ffmpeg: apt-get install fluidsynth fluid-soundfont-gm ffmpeg');
+  process.exit(2);
+}
+
+const kiss = await loadKissFFT();
+/** CPU seconds of this process (user + system): on a shared machine, per-core cost is CPU time, not wall time. */
+const cpuS = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+const fp = FINGERPRINT_PRESETS.default;
+
+// ---- corpus ----
+const t0 = performance.now();
+const real = recordings();
+// Every fourth recording is held out as a negative; variants of one theme stay together.
+const realNeg = real.filter((t, i) => i % 4 === 3 && !/olympics/i.test(t.name));
+const realCat = real.filter((t) => !realNeg.includes(t));
+const catalog: CorpusTrack[] = [...realCat, ...Array.from({ length: MIDI_TRACKS }, (_, i) => midiTrack(1000 + i, 75))];
+const negatives: CorpusTrack[] = [...realNeg, ...Array.from({ length: MIDI_NEGATIVES }, (_, i) => midiTrack(5000 + i, 45))];
+console.log(`corpus: ${catalog.length} catalog tracks (${realCat.length} recordings, ${MIDI_TRACKS} MIDI), ${negatives.length} negatives (${realNeg.length} recordings) in ${fmt((performance.now() - t0) / 1000, 1)} s`);
+
+// ---- ingestion (in process) ----
+const index = new MemoryIndex();
+let ingestAudioS = 0;
+let ingestCpuS = 0;
+let landmarks = 0;
+for (const [i, t] of catalog.entries()) {
+  const s = cpuS();
+  const f = fingerprintSignal(kiss, fp, t.samples, RATE);
+  ingestCpuS += cpuS() - s;
+  ingestAudioS += t.samples.length / RATE;
+  landmarks += f.hashes.length;
+  index.add(i + 1, f.hashes, f.times);
+}
+console.log(`ingestion: ${fmt(ingestAudioS / 60, 1)} min of audio in ${fmt(ingestCpuS, 2)} s CPU = ${fmt(ingestAudioS / ingestCpuS, 0)}× real time; ${fmt(landmarks / ingestAudioS, 1)} landmarks/s`);
+
+// ---- queries ----
+type Degrade = (x: Float32Array, tag: string) => Float32Array;
+interface Degradation {
+  name: string;
+  /** Speed the excerpt is played at (source seconds per output second). */
+  speed: number;
+  apply: Degrade;
+}
+const degradations: Degradation[] = [
+  { name: 'clean', speed: 1, apply: (x) => x },
+  { name: 'snr 10 dB', speed: 1, apply: (x, tag) => addNoise(x, 10, hashTag(tag)) },
+  { name: 'snr 5 dB', speed: 1, apply: (x, tag) => addNoise(x, 5, hashTag(tag)) },
+  { name: 'snr 0 dB', speed: 1, apply: (x, tag) => addNoise(x, 0, hashTag(tag)) },
+  { name: 'mp3 32 kbit/s', speed: 1, apply: (x, tag) => lossy(x, 'libmp3lame', '32k', tag) },
+  { name: 'mp3 64 kbit/s', speed: 1, apply: (x, tag) => lossy(x, 'libmp3lame', '64k', tag) },
+  { name: 'gain −20 dB', speed: 1, apply: (x) => gain(x, -20) },
+  { name: 'telephone', speed: 1, apply: (x) => telephone(x, RATE) },
+  { name: 'speed +3%', speed: 1.03, apply: (x) => changeSpeed(x, RATE, 1.03) },
+  { name: 'speed −3%', speed: 0.97, apply: (x) => changeSpeed(x, RATE, 0.97) },
+  { name: 'speed +2%', speed: 1.02, apply: (x) => changeSpeed(x, RATE, 1.02) },
+  { name: 'speed −2%', speed: 0.98, apply: (x) => changeSpeed(x, RATE, 0.98) },
+];
+
+function hashTag(tag: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < tag.length; i++) h = Math.imul(h ^ tag.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+interface Outcome {
+  track: number | null;
+  offsetS: number;
+  audioS: number | null;
+  cpuMs: number;
+}
+
+async function stream(q: Float32Array, cfg: MatchConfig): Promise<Outcome> {
+  const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+  const step = Math.round(CHUNK_S * RATE);
+  const s = cpuS();
+  let first: Outcome | null = null;
+  try {
+    for (let o = 0; o < q.length && !first; o += step) {
+      const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
+      if (r.match) first = { track: r.match.track, offsetS: r.match.offsetS, audioS: r.match.audioS, cpuMs: 0 };
+    }
+    // Cost is measured over the whole query, as a stream that keeps listening pays it.
+    const consumed = m.audioS;
+    const rest = Math.round(consumed * RATE);
+    for (let o = rest; o < q.length; o += step) await m.push(q.subarray(o, Math.min(q.length, o + step)));
+  } finally {
+    m.dispose();
+  }
+  const cpuMs = (cpuS() - s) * 1000;
+  return first ? { ...first, cpuMs } : { track: null, offsetS: NaN, audioS: null, cpuMs };
+}
+
+interface Row {
+  name: string;
+  kind: string;
+  queries: number;
+  top1: number;
+  offsetOk: number;
+  times: number[];
+  wrong: number;
+  cpuMs: number;
+  audioS: number;
+}
+
+async function runQueries(cfg: MatchConfig, which: Degradation[], label: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const d of which) {
+    for (const kind of ['recording', 'midi'] as const) {
+      const row: Row = { name: d.name, kind, queries: 0, top1: 0, offsetOk: 0, times: [], wrong: 0, cpuMs: 0, audioS: 0 };
+      for (const [i, t] of catalog.entries()) {
+        if (t.kind !== kind) continue;
+        const rand = rng(hashTag(`${t.name}`));
+        for (let k = 0; k < QUERIES; k++) {
+          const srcLen = Math.ceil((QUERY_S + 0.5) * d.speed * RATE);
+          const start = Math.floor(rand() * Math.max(1, t.samples.length - srcLen - RATE));
+          const tag = `${t.name}-${k}-${d.name.replace(/\W+/g, '')}`;
+          const q = d.apply(t.samples.slice(start, start + srcLen), tag).subarray(0, QUERY_S * RATE);
+          const out = await stream(q, cfg);
+          row.queries++;
+          row.cpuMs += out.cpuMs;
+          row.audioS += q.length / RATE;
+          if (out.track === i + 1) {
+            row.top1++;
+            row.times.push(out.audioS!);
+            if (Math.abs(out.offsetS - start / RATE) <= OFFSET_TOLERANCE_S) row.offsetOk++;
+          } else if (out.track !== null) row.wrong++;
+        }
+      }
+      if (row.queries) rows.push(row);
+    }
+    process.stderr.write(`  ${label}: ${d.name} done\n`);
+  }
+  return rows;
+}
+
+async function runNegatives(cfg: MatchConfig): Promise<{ queries: number; falsePositives: number; byKind: Record<string, [number, number]> }> {
+  let queries = 0;
+  let fps = 0;
+  const byKind: Record<string, [number, number]> = {};
+  for (const t of negatives) {
+    const rand = rng(hashTag(`neg-${t.name}`));
+    for (let k = 0; k < NEGATIVE_QUERIES; k++) {
+      const start = Math.floor(rand() * Math.max(1, t.samples.length - QUERY_S * RATE));
+      let q: Float32Array = t.samples.slice(start, start + QUERY_S * RATE);
+      if (k % 2 === 1) q = addNoise(q, 10, k);
+      const out = await stream(q, cfg);
+      queries++;
+      const kk = (byKind[t.kind] ??= [0, 0]);
+      kk[0]++;
+      if (out.track !== null) {
+        fps++;
+        kk[1]++;
+      }
+    }
+  }
+  return { queries, falsePositives: fps, byKind };
+}
+
+function rowCells(r: Row): Array<string | number> {
+  return [
+    r.name,
+    r.kind,
+    r.queries,
+    `${fmt((100 * r.top1) / r.queries, 1)}%`,
+    `${fmt((100 * r.offsetOk) / r.queries, 1)}%`,
+    r.wrong,
+    r.times.length ? fmt(percentile(r.times, 50), 2) : '–',
+    r.times.length ? fmt(percentile(r.times, 90), 2) : '–',
+    fmt(r.audioS / (r.cpuMs / 1000), 0),
+  ];
+}
+
+function merged(rows: Row[]): Row[] {
+  const byName = new Map<string, Row>();
+  for (const r of rows) {
+    const m = byName.get(r.name) ?? { ...r, kind: 'all', queries: 0, top1: 0, offsetOk: 0, times: [], wrong: 0, cpuMs: 0, audioS: 0 };
+    m.queries += r.queries;
+    m.top1 += r.top1;
+    m.offsetOk += r.offsetOk;
+    m.times.push(...r.times);
+    m.wrong += r.wrong;
+    m.cpuMs += r.cpuMs;
+    m.audioS += r.audioS;
+    byName.set(r.name, m);
+  }
+  return [...byName.values()];
+}
+
+const HEAD = ['degradation', 'music', 'queries', 'top-1', 'offset ±0.1 s', 'wrong track', 'first match p50 (s)', 'p90 (s)', 'lookup × RT (CPU)'];
+
+console.log(`\nqueries with the default preset (speed search over ${MATCH_PRESETS.default.speeds.length} hypotheses), ${QUERY_S} s each, streamed in ${CHUNK_S} s chunks:`);
+const rows = await runQueries(MATCH_PRESETS.default, degradations, 'default');
+const all = merged(rows);
+console.log(table(HEAD, all.map(rowCells)));
+console.log('\nby kind of music:');
+console.log(table(HEAD, rows.map(rowCells)));
+const neg = await runNegatives(MATCH_PRESETS.default);
+console.log(`\nnegatives: ${neg.falsePositives} false positives in ${neg.queries} non-catalog queries = ${fmt((100 * neg.falsePositives) / neg.queries, 2)}% (${Object.entries(neg.byKind).map(([k, [n, f]]) => `${k}: ${f}/${n}`).join(', ')})`);
+
+console.log('\nbaseline in the same run: the same matcher without the speed search (exactSpeed preset):');
+const baseDegr = degradations.filter((d) => ['clean', 'snr 5 dB', 'speed +3%', 'speed −3%', 'speed +2%'].includes(d.name));
+const baseRows = merged(await runQueries(MATCH_PRESETS.exactSpeed, baseDegr, 'baseline'));
+console.log(table(HEAD, baseRows.map(rowCells)));
+const baseNeg = await runNegatives(MATCH_PRESETS.exactSpeed);
+console.log(`baseline negatives: ${baseNeg.falsePositives}/${baseNeg.queries} = ${fmt((100 * baseNeg.falsePositives) / baseNeg.queries, 2)}%`);
+const cleanCost = all.find((r) => r.name === 'clean')!;
+const baseCleanCost = baseRows.find((r) => r.name === 'clean')!;
+console.log(`speed search cost: ${fmt(cleanCost.cpuMs / cleanCost.audioS / (baseCleanCost.cpuMs / baseCleanCost.audioS), 2)}× the CPU of the plain matcher per second of query`);
+
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  catalog: { tracks: catalog.length, recordings: realCat.length, midi: MIDI_TRACKS, audio_min: ingestAudioS / 60, landmarks_per_s: landmarks / ingestAudioS },
+  ingestion_x_realtime_in_process: ingestAudioS / ingestCpuS,
+  queries: all.map((r) => ({ degradation: r.name, queries: r.queries, top1: r.top1 / r.queries, offset_ok: r.offsetOk / r.queries, wrong: r.wrong, first_match_p50_s: percentile(r.times, 50), first_match_p90_s: percentile(r.times, 90), lookup_x_realtime: r.audioS / (r.cpuMs / 1000) })),
+  by_kind: rows.map((r) => ({ degradation: r.name, kind: r.kind, queries: r.queries, top1: r.top1 / r.queries, first_match_p50_s: percentile(r.times, 50), first_match_p90_s: percentile(r.times, 90) })),
+  negatives: neg,
+  baseline_exact_speed: { queries: baseRows.map((r) => ({ degradation: r.name, top1: r.top1 / r.queries, first_match_p50_s: percentile(r.times, 50), lookup_x_realtime: r.audioS / (r.cpuMs / 1000) })), negatives: baseNeg },
+};
+
+// ---- end to end on workerd ----
+if (E2E) {
+  const { startLocalServer } = await import('../tests/support/local-server.ts');
+  const { identifySamples } = await import('../agent/commands/identify.ts');
+  const server = await startLocalServer();
+  try {
+    const admin = { authorization: 'Bearer test-admin-token' };
+    const subset = catalog.slice(0, Math.min(10, catalog.length));
+    let jsonAudio = 0;
+    let jsonWall = 0;
+    const ids: number[] = [];
+    for (const t of subset) {
+      const f = fingerprintSignal(kiss, fp, t.samples, RATE);
+      const s = performance.now();
+      const res = await fetch(`${server.url}/api/v1/catalog/tracks?wait=1`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: t.name, duration_s: t.samples.length / RATE, fingerprint_version: FINGERPRINT_VERSION, hashes: Array.from(f.hashes), times: Array.from(f.times) }),
+      });
+      if (res.status !== 201) throw new Error(`ingest ${t.name}: ${res.status} ${await res.text()}`);
+      jsonWall += (performance.now() - s) / 1000;
+      jsonAudio += t.samples.length / RATE;
+      ids.push(((await res.json()) as { track_id: number }).track_id);
+    }
+    let wavAudio = 0;
+    let wavWall = 0;
+    for (const t of catalog.slice(subset.length, subset.length + 5)) {
+      const body = encodeWav(t.samples, RATE);
+      const s = performance.now();
+      const res = await fetch(`${server.url}/api/v1/catalog/tracks?wait=1&title=${encodeURIComponent(t.name)}`, { method: 'POST', headers: { ...admin, 'content-type': 'audio/wav' }, body: body as Uint8Array<ArrayBuffer> });
+      if (res.status !== 201) throw new Error(`ingest ${t.name}: ${res.status} ${await res.text()}`);
+      wavWall += (performance.now() - s) / 1000;
+      wavAudio += t.samples.length / RATE;
+    }
+    const e2eTimes: number[] = [];
+    const e2eWallPerAudio: number[] = [];
+    let e2eOk = 0;
+    let e2eQueries = 0;
+    for (const [i, t] of subset.entries()) {
+      const rand = rng(hashTag(`e2e-${t.name}`));
+      for (let k = 0; k < 2; k++) {
+        const start = Math.floor(rand() * (t.samples.length - (QUERY_S + 1) * RATE));
+        const q = addNoise(t.samples.slice(start, start + QUERY_S * RATE), 10, k);
+        const s = performance.now();
+        const r = await identifySamples(new URL(server.url), q, RATE, { full: true, clientId: `bench-${i}-${k}` });
+        e2eWallPerAudio.push((performance.now() - s) / QUERY_S);
+        e2eQueries++;
+        if (r.match?.track_id === ids[i]) {
+          e2eOk++;
+          e2eTimes.push(r.first_match_s!);
+        }
+      }
+    }
+    const e2e = {
+      ingest_json_x_realtime: jsonAudio / jsonWall,
+      ingest_wav_x_realtime: wavAudio / wavWall,
+      queries: e2eQueries,
+      top1: e2eOk / e2eQueries,
+      first_match_p50_s: percentile(e2eTimes, 50),
+      first_match_p90_s: percentile(e2eTimes, 90),
+      lookup_ms_per_audio_s_p50: percentile(e2eWallPerAudio, 50),
+      lookup_x_realtime: 1000 / percentile(e2eWallPerAudio, 50),
+    };
+    results.end_to_end = e2e;
+    console.log('\nend to end on the local runtime (workerd, 4 catalog shards):');
+    console.log(`  ingestion, fingerprints uploaded by the CLI: ${fmt(e2e.ingest_json_x_realtime, 0)}× real time (wall clock, ${subset.length} tracks)`);
+    console.log(`  ingestion, WAV bodies fingerprinted by the worker: ${fmt(e2e.ingest_wav_x_realtime, 0)}× real time (wall clock, 5 tracks)`);
+    console.log(`  live queries (10 dB SNR, streamed faster than real time): top-1 ${e2eOk}/${e2eQueries}, first match p50 ${fmt(e2e.first_match_p50_s)} s, p90 ${fmt(e2e.first_match_p90_s)} s`);
+    console.log(`  lookup through the MatchStream object: ${fmt(e2e.lookup_ms_per_audio_s_p50, 1)} ms wall per second of audio (p50) = ${fmt(e2e.lookup_x_realtime, 0)}× real time`);
+  } finally {
+    await server.stop();
+  }
+}
+
+mkdirSync('bench/out', { recursive: true });
+writeFileSync('bench/out/match.json', JSON.stringify(results, null, 2));
+console.log('\nwrote bench/out/match.json');
