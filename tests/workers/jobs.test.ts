@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject, createExecutionContext } from 'cloudflare:test';
 import { api, sleep } from './helpers.ts';
 import type { Env } from '../../src/worker/env.ts';
 import { app } from '../../src/worker/app.ts';
-import { createJob, jobPublisher, jobStub, publishJobEvent } from '../../src/lib/jobs.ts';
+import { createJob, jobPublisher, jobStatus, jobStub, publishJobEvent } from '../../src/lib/jobs.ts';
 import type { Job } from '../../src/durable/job.ts';
 import {
   JOB_ID_PATTERN,
@@ -286,6 +287,43 @@ describe('publishing events', () => {
     expect(page2.events!.at(-1)!.type).toBe('completed');
     expect(await errorOf(await api(`/api/v1/jobs/${job.job_id}?after=-1`))).toMatchObject({ status: 400, code: 'bad_request' });
     expect(await errorOf(await api(`/api/v1/jobs/${job.job_id}?after=1.5`))).toMatchObject({ status: 400, code: 'bad_request' });
+  });
+});
+
+describe('the event rules, for any sequence of events', () => {
+  it('accepts exactly the events a model accepts: sequences without gaps, progress never lower, nothing after the end', async () => {
+    type Op = { type: 'progress'; progress: number } | { type: 'completed' } | { type: 'error'; retryable: boolean };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ type: fc.constant('progress' as const), progress: fc.integer({ min: 0, max: 100 }) }) },
+      { weight: 1, arbitrary: fc.constant({ type: 'completed' as const }) },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant('error' as const), retryable: fc.boolean() }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 12 }), async (ops) => {
+        const job = await createJob(E, { kind: 'property', origin: 'http://roomtone.test' });
+        let seq = 0;
+        let progress = 0;
+        let ended: 'completed' | 'error' | null = null;
+        for (const o of ops) {
+          const input = o.type === 'progress' ? { ...o, stage: 's' } : o.type === 'error' ? { ...o, message: 'm' } : o;
+          const expected = ended ? 'invalid_state' : o.type === 'progress' && o.progress < progress ? 'conflict' : 'ok';
+          const got = await publishJobEvent(E, job.job_id, job.publish_token, input).then(
+            (r) => (expect(r.seq).toBe(seq + 1), 'ok'),
+            (e: RoomtoneError) => e.code,
+          );
+          expect(got).toBe(expected);
+          if (got !== 'ok') continue;
+          seq++;
+          if (o.type === 'progress') progress = o.progress;
+          else ended = o.type;
+          if (o.type === 'completed') progress = 100;
+        }
+        const s = await jobStatus(E, job.job_id, 0);
+        expect(s).toMatchObject({ seq, progress, state: ended ?? (seq === 0 ? 'pending' : 'running') });
+        expect(s!.events!.map((e) => e.seq)).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+      }),
+      { numRuns: 25 },
+    );
   });
 });
 
