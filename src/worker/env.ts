@@ -1,6 +1,7 @@
 import type { TransportSession } from '../durable/transport-session.ts';
 import type { ClientLimiter } from '../durable/client-limiter.ts';
 import type { RoomRelay } from '../durable/room-relay.ts';
+import type { ResultStore } from '../durable/result-store.ts';
 import type { Job } from '../durable/job.ts';
 import type { CatalogShard } from '../durable/catalog-shard.ts';
 import type { MatchStream } from '../durable/match-stream.ts';
@@ -11,6 +12,8 @@ export interface Env {
   TRANSPORT: DurableObjectNamespace<TransportSession>;
   LIMITER: DurableObjectNamespace<ClientLimiter>;
   RELAYS: DurableObjectNamespace<RoomRelay>;
+  /** Finished offline-analysis documents, one object per job. */
+  RESULTS: DurableObjectNamespace<ResultStore>;
   /** Viewers one room object holds before it spreads new ones over relays. */
   ROOM_VIEWER_CAPACITY?: string;
   /** Viewers per relay object. */

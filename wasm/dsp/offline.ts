@@ -54,6 +54,19 @@ export function analysisRate(fileRate: number): number {
 }
 
 export function analyzeSamples(kiss: KissFFT, samples: Float32Array, sampleRate: number, opts: AnalyzeOptions = {}): AnalysisDocument {
+  const steps = analysisSteps(kiss, samples, sampleRate, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The same analysis, in steps: it yields the fraction done after each block
+ * of audio, so a caller can report progress (or yield the thread) between
+ * blocks, and returns the document.
+ */
+export function* analysisSteps(kiss: KissFFT, samples: Float32Array, sampleRate: number, opts: AnalyzeOptions = {}): Generator<number, AnalysisDocument> {
   const rate = analysisRate(sampleRate);
   const input = rate === sampleRate ? samples : resample(samples, sampleRate, rate);
   const pipeline = AnalysisPipeline.fromPreset(kiss, opts.preset ?? 'config_default', rate, opts.overrides);
@@ -78,6 +91,7 @@ export function analyzeSamples(kiss: KissFFT, samples: Float32Array, sampleRate:
         chunk[j] = Number.isFinite(v) ? v : 0;
       }
       pipeline.push(n === chunk.length ? chunk : chunk.subarray(0, n), onFrame);
+      yield (i + n) / input.length;
     }
     pipeline.flush(onFrame);
   } finally {

@@ -5,7 +5,11 @@ import { RoomtoneError, normalizeRoomCode } from '../../protocol/index.ts';
 import { MAX_ANALYZE_BODY_BYTES, STREAM_ID_PATTERN } from '../../protocol/analysis-messages.ts';
 import { ROOM_HEADER, STREAM_HEADER } from '../../durable/analysis-stream.ts';
 import { decodeWav, WavError } from '../../../wasm/wav.ts';
-import { analyzeSamples, OfflineRateError } from '../../../wasm/dsp/offline.ts';
+import { analyzeSamples, analysisRate, analysisSteps, OfflineRateError, type AnalysisDocument } from '../../../wasm/dsp/offline.ts';
+import { createJob, type JobPublisher } from '../../lib/jobs.ts';
+import { publicOrigin, clientKey } from '../http.ts';
+import { numberVar } from '../env.ts';
+import type { DecodedWav } from '../../../wasm/wav.ts';
 import { loadKissFFT } from '../../../wasm/kissfft-workerd.ts';
 
 /**
@@ -67,6 +71,15 @@ analysis.post('/analyze', async (c) => {
     if (e instanceof WavError) throw new RoomtoneError(e.code === 'empty' ? 'bad_request' : 'unsupported', e.message);
     throw e;
   }
+  if (wantsAsync(c)) {
+    try {
+      analysisRate(wav.sampleRate); // refuse an unusable rate now, not in the job
+    } catch (e) {
+      if (e instanceof OfflineRateError) throw new RoomtoneError('unsupported', e.message);
+      throw e;
+    }
+    return startAnalysisJob(c, wav);
+  }
   try {
     return c.json(analyzeSamples(await loadKissFFT(), wav.samples, wav.sampleRate));
   } catch (e) {
@@ -74,6 +87,75 @@ analysis.post('/analyze', async (c) => {
     throw e;
   }
 });
+
+/** The document of a finished analysis job, for as long as the job is kept. */
+analysis.get('/analyze/results/:job_id', async (c) => {
+  const id = c.req.param('job_id');
+  if (!/^[A-Za-z0-9_-]{10,100}$/.test(id)) throw new RoomtoneError('not_found', 'no such result');
+  const json = await c.env.RESULTS.get(c.env.RESULTS.idFromName(id)).get();
+  if (json === null) throw new RoomtoneError('not_found', 'no such result (it may have expired, or the job has not finished)');
+  return new Response(json, { headers: { 'content-type': 'application/json' } });
+});
+
+/** `?async=1` or `Prefer: respond-async` (RFC 7240): answer at once with a job to watch. */
+function wantsAsync(c: Context<AppEnv>): boolean {
+  const q = c.req.query('async');
+  return q === '1' || q === 'true' || /(^|[\s,])respond-async([\s,;]|$)/i.test(c.req.header('prefer') ?? '');
+}
+
+const ANALYZE_JOBS_PER_MIN = 20;
+
+/**
+ * Runs the analysis as a job: 202 with the job's links at once, then real
+ * stages (decoded, analysing with progress, storing) on the job stream, and a
+ * `completed` event whose `result_url` serves the same document the
+ * synchronous call returns. The body was decoded before answering, so a bad
+ * file still fails the request itself.
+ */
+async function startAnalysisJob(c: Context<AppEnv>, wav: DecodedWav): Promise<Response> {
+  const limiter = c.env.LIMITER.get(c.env.LIMITER.idFromName(clientKey(c)));
+  const verdict = await limiter.hit('analyze-jobs', ANALYZE_JOBS_PER_MIN, 60_000);
+  if (!verdict.allowed) throw new RoomtoneError('rate_limited', `at most ${ANALYZE_JOBS_PER_MIN} analysis jobs per minute per client`, { retryAfterS: verdict.retry_after_s });
+  const origin = publicOrigin(c);
+  const retentionS = numberVar(c.env.JOB_RETENTION_S, 7 * 86_400);
+  const job = await createJob(c.env, { kind: 'analysis.file', title: `analysis of ${wav.durationS.toFixed(1)} s of audio`, origin });
+  const resultUrl = `${origin}/api/v1/analyze/results/${job.job_id}`;
+  c.executionCtx.waitUntil(runAnalysisJob(c.env, job.publisher, wav, resultUrl, retentionS));
+  return c.json({ job_id: job.job_id, stream_url: job.stream_url, status_url: job.status_url, result_url: resultUrl }, 202);
+}
+
+async function runAnalysisJob(env: AppEnv['Bindings'], publisher: JobPublisher, wav: DecodedWav, resultUrl: string, retentionS: number): Promise<void> {
+  let stage = 'decode';
+  try {
+    await publisher.progress(5, stage, `${wav.durationS.toFixed(1)} s at ${wav.sampleRate} Hz, ${wav.channels} channel(s)`);
+    stage = 'analyse';
+    const steps = analysisSteps(await loadKissFFT(), wav.samples, wav.sampleRate);
+    let doc: AnalysisDocument;
+    let reported = 5;
+    for (;;) {
+      const r = steps.next();
+      if (r.done) {
+        doc = r.value;
+        break;
+      }
+      // Progress from 5 to 90 % as the audio is analysed, an event per 10 %.
+      const p = 5 + Math.floor(r.value * 85);
+      if (p >= reported + 10) {
+        reported = p;
+        await publisher.progress(p, stage);
+      }
+    }
+    stage = 'store';
+    await publisher.progress(95, stage);
+    const id = resultUrl.slice(resultUrl.lastIndexOf('/') + 1);
+    await env.RESULTS.get(env.RESULTS.idFromName(id)).put(JSON.stringify(doc), retentionS);
+    await publisher.completed(resultUrl, { duration_s: wav.durationS, frames: doc.frames.length, onsets: doc.onsets.length });
+  } catch (e) {
+    const message = e instanceof OfflineRateError ? e.message : 'the analysis failed';
+    if (!(e instanceof OfflineRateError)) console.error('analysis job failed', e instanceof Error ? e.name : 'unknown');
+    await publisher.error(message, !(e instanceof OfflineRateError), stage).catch(() => {});
+  }
+}
 
 /** Reads a body, refusing it as soon as it passes `limit` bytes (chunked bodies have no length to check first). */
 async function readLimited(req: Request, limit: number): Promise<Uint8Array> {
