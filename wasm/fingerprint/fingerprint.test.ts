@@ -7,7 +7,8 @@ import type { KissFFT } from '../kissfft.ts';
 import { loadKissFFT } from '../kissfft-node.ts';
 import { decodeWav, encodeWav } from '../wav.ts';
 import { FINGERPRINT_PRESETS, fingerprintSignal, MemoryIndex, OffsetVoter, MATCH_PRESETS, packHash, PeakPicker, Resampler, unpackHash, validateConfig } from './index.ts';
-import { addNoise, changeSpeed, gain, noise, rms, synthMusic, telephone } from './test-signals.ts';
+import { addNoise, changeSpeed, gain, noise, rms, rng, synthMusic, telephone } from './test-signals.ts';
+import { VoteTable } from './vote-table.ts';
 import { buildCatalog, excerpt, RATE, streamQuery, type Catalog } from './fingerprint.shared-cases.ts';
 
 let kiss: KissFFT;
@@ -203,5 +204,31 @@ describe('OffsetVoter', () => {
     expect(v.decide()).toMatchObject({ track: 9, offsetFrames: 100, votes: 20 });
     v.expire(7);
     expect(v.leader()).toBeNull();
+  });
+});
+
+describe('VoteTable', () => {
+  it('agrees with a Map through random additions, removals and growth', () => {
+    const t = new VoteTable(16);
+    const ref = new Map<number, [number, number]>();
+    const rand = rng(42);
+    for (let step = 0; step < 50_000; step++) {
+      // Keys near 2^40 like real vote keys, in a small range so they collide and come back.
+      const key = 2 ** 40 + Math.floor(rand() * 3000) * 7919;
+      const cur = ref.get(key) ?? [0, 0];
+      const up = cur[0] === 0 || rand() < 0.55;
+      const exact = up ? Number(rand() < 0.5) : cur[1] > 0 && rand() < 0.5 ? -1 : 0;
+      const got = t.add(key, up ? 1 : -1, exact);
+      const next: [number, number] = [cur[0] + (up ? 1 : -1), cur[1] + exact];
+      if (next[0] <= 0) ref.delete(key);
+      else ref.set(key, next);
+      expect(got).toBe(Math.max(0, next[0]));
+    }
+    expect(t.size).toBe(ref.size);
+    for (const [key, [sum, exact]] of ref) {
+      expect(t.sum(key)).toBe(sum);
+      expect(t.exact(key)).toBe(exact);
+    }
+    expect(t.sum(12345)).toBe(0);
   });
 });

@@ -65,10 +65,12 @@ export class LiveMatcher {
       let votes = 0;
       if (batch.count > 0) {
         this.landmarks += batch.count;
-        const unique = new Set<number>();
-        for (let i = 0; i < batch.count; i++) unique.add(batch.hashes[i]);
-        this.lookups += unique.size;
-        const rows = await this.lookup(Uint32Array.from(unique), this.voter.cfg.maxRowsPerHash);
+        // Distinct hashes, sorted: the same hash comes from several speeds and anchors.
+        const sorted = batch.hashes.slice(0, batch.count).sort();
+        let n = 0;
+        for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i];
+        this.lookups += n;
+        const rows = await this.lookup(sorted.subarray(0, n), this.voter.cfg.maxRowsPerHash);
         votes = this.voter.vote(batch, rows, audioS);
       } else {
         this.voter.expire(audioS);

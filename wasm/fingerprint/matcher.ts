@@ -5,6 +5,7 @@
 // stream that changes track is re-identified once the old votes age out.
 import type { MatchConfig } from './config.ts';
 import type { LandmarkBatch } from './stream.ts';
+import { VoteTable } from './vote-table.ts';
 
 /** Catalog rows for a set of hashes: parallel arrays, any order. */
 export interface IndexRows {
@@ -41,8 +42,7 @@ function voteKey(track: number, speed: number, offset: number): number {
 export class OffsetVoter {
   readonly cfg: MatchConfig;
   /** Votes per alignment key: exactly there, and summed over the offsets within the tolerance. */
-  private readonly counts = new Map<number, number>();
-  private readonly sums = new Map<number, number>();
+  private readonly table = new VoteTable();
   /**
    * Keys whose sum reaches `hotAt`: the only ones a decision can depend on.
    * A winner needs minVotes, and then anything below minVotes / minRatio can
@@ -73,21 +73,47 @@ export class OffsetVoter {
   vote(batch: LandmarkBatch, rows: IndexRows, audioS: number): number {
     this.expire(audioS);
     if (batch.count === 0 || rows.hashes.length === 0) return 0;
-    const byHash = new Map<number, number[]>();
+    // Each hash's rows are one contiguous run in every index here (grouped by
+    // hash); a run per hash is then a start and an end, no list per hash.
+    const runs = new Map<number, number>();
+    let contiguous = true;
     for (let r = 0; r < rows.hashes.length; r++) {
       const h = rows.hashes[r];
-      let list = byHash.get(h);
-      if (!list) byHash.set(h, (list = []));
+      if (r > 0 && rows.hashes[r - 1] === h) continue;
+      if (runs.has(h)) contiguous = false;
+      runs.set(h, r);
+    }
+    if (!contiguous) return this.voteUngrouped(batch, rows, audioS);
+    let added = 0;
+    for (let i = 0; i < batch.count; i++) {
+      const h = batch.hashes[i];
+      const start = runs.get(h);
+      if (start === undefined) continue;
+      const qt = batch.times[i];
+      const sp = batch.speeds[i];
+      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) {
+        this.add(voteKey(rows.tracks[r], sp, rows.times[r] - qt), audioS);
+        added++;
+      }
+    }
+    this.totalVotes += added;
+    return added;
+  }
+
+  /** The same votes when an index returns a hash's rows scattered. */
+  private voteUngrouped(batch: LandmarkBatch, rows: IndexRows, audioS: number): number {
+    const byHash = new Map<number, number[]>();
+    for (let r = 0; r < rows.hashes.length; r++) {
+      let list = byHash.get(rows.hashes[r]);
+      if (!list) byHash.set(rows.hashes[r], (list = []));
       list.push(r);
     }
     let added = 0;
     for (let i = 0; i < batch.count; i++) {
       const list = byHash.get(batch.hashes[i]);
       if (!list) continue;
-      const qt = batch.times[i];
-      const sp = batch.speeds[i];
       for (const r of list) {
-        this.add(voteKey(rows.tracks[r], sp, rows.times[r] - qt), audioS);
+        this.add(voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]), audioS);
         added++;
       }
     }
@@ -101,14 +127,11 @@ export class OffsetVoter {
     this.keys[slot] = key;
     this.stamps[slot] = stamp;
     this.size++;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     // Each vote counts for its offset and its neighbours within the tolerance,
     // so an alignment's score is a single lookup.
     const tol = this.cfg.offsetTolerance;
     for (let k = key - tol; k <= key + tol; k++) {
-      const c = (this.sums.get(k) ?? 0) + 1;
-      this.sums.set(k, c);
-      if (c === this.hotAt) this.hot.add(k);
+      if (this.table.add(k, 1, k === key ? 1 : 0) === this.hotAt) this.hot.add(k);
     }
   }
 
@@ -116,15 +139,9 @@ export class OffsetVoter {
     const key = this.keys[this.head];
     this.head = (this.head + 1) % this.keys.length;
     this.size--;
-    const own = (this.counts.get(key) ?? 1) - 1;
-    if (own <= 0) this.counts.delete(key);
-    else this.counts.set(key, own);
     const tol = this.cfg.offsetTolerance;
     for (let k = key - tol; k <= key + tol; k++) {
-      const c = (this.sums.get(k) ?? 1) - 1;
-      if (c <= 0) this.sums.delete(k);
-      else this.sums.set(k, c);
-      if (c === this.hotAt - 1) this.hot.delete(k);
+      if (this.table.add(k, -1, k === key ? -1 : 0) === this.hotAt - 1) this.hot.delete(k);
     }
   }
 
@@ -135,13 +152,13 @@ export class OffsetVoter {
   }
 
   private score(key: number): number {
-    return this.sums.get(key) ?? 0;
+    return this.table.sum(key);
   }
 
   /** Between alignments of equal score, the one with more votes exactly on it, then the earlier one. */
   private beats(a: number, b: number): boolean {
-    const ca = this.counts.get(a) ?? 0;
-    const cb = this.counts.get(b) ?? 0;
+    const ca = this.table.exact(a);
+    const cb = this.table.exact(b);
     return ca !== cb ? ca > cb : a < b;
   }
 
@@ -196,8 +213,7 @@ export class OffsetVoter {
   }
 
   reset(): void {
-    this.sums.clear();
-    this.counts.clear();
+    this.table.clear();
     this.hot.clear();
     this.head = 0;
     this.size = 0;
