@@ -52,12 +52,26 @@ const ANALYSIS_RATE = 16_000;
 const FRAME_S = 0.1;
 const ADMIN = { authorization: 'Bearer test-admin-token' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** No request may hang the benchmark: an answer slower than this counts as a failure. */
+const timeout = () => AbortSignal.timeout(30_000);
 
 const errors: Record<string, number> = {};
+/** Set once the benchmark closes its own clients: closes from then on are expected. */
+let closingDown = false;
 const error = (kind: string) => (errors[kind] = (errors[kind] ?? 0) + 1);
 const latency: Record<string, number[]> = { 'room control (REST)': [], 'anchor to viewers': [], 'analysis result lag': [], 'job event to watchers': [], 'time to first match': [] };
 
 const server = await startLocalServer({ vars: { JOB_STREAMS_PER_MIN: '100000', JOBS_PER_MIN: '100000' } });
+// Never leave the runtime behind: whatever fails, stop it and show the end of its output.
+const bail = async (e: unknown) => {
+  console.error('\nthe benchmark failed:', e instanceof Error ? e.message : e);
+  console.error(`the end of the server's output:\n${server.log().slice(-3000)}`);
+  await server.stop();
+  process.exit(1);
+};
+process.on('uncaughtException', bail);
+process.on('unhandledRejection', bail);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void bail(new Error(`stopped by ${sig}`)));
 const memory = () => ({ ...treeMemory(server.process.pid!), bench_mib: process.memoryUsage().rss / 2 ** 20 });
 const memIdle = memory();
 console.log(`local server at ${server.url}; ${SECONDS} s of load; scale ${SCALE}`);
@@ -159,7 +173,7 @@ for (let a = 0; a < ANALYSIS; a++) {
       latency['analysis result lag'].push(performance.now() - (setup.startMs + r.t * 1000));
     },
   });
-  setup.client.ws.on('close', () => error('analysis unexpected closes'));
+  setup.client.ws.on('close', () => closingDown || error('analysis unexpected closes'));
   analyses.push(setup);
 }
 console.log(`analysis streams ${analyses.length}`);
@@ -188,7 +202,7 @@ for (let m = 0; m < MATCH; m++) {
       if (msg.data.track_id !== tracks[track].id) error('wrong matches');
     }
   });
-  ws.on('close', () => error('match unexpected closes'));
+  ws.on('close', () => closingDown || error('match unexpected closes'));
   await new Promise((r) => ws.once('open', r));
   ws.send(JSON.stringify({ type: 'hello', sample_rate: MATCH_RATE, format: 'f32' }));
   matches.push(setup);
@@ -200,6 +214,9 @@ console.log(`match streams ${matches.length}`);
 
 await sleep(2000);
 const memStart = memory();
+const memSeries: Array<ReturnType<typeof memory> & { s: number }> = [];
+const mem = (m: typeof memStart) => `workerd ${m.workerd_mib.toFixed(0)} MiB, wrangler ${m.wrangler_mib.toFixed(0)} MiB, bench ${m.bench_mib.toFixed(0)} MiB`;
+console.log(`memory idle:  ${mem(memIdle)}\nmemory start: ${mem(memStart)}`);
 const start = performance.now();
 for (const a of analyses) a.startMs = start;
 for (const m of matches) m.startMs = start;
@@ -233,6 +250,7 @@ while (performance.now() - start < SECONDS * 1000) {
       publishes.push(
         fetch(`${server.url}/api/v1/jobs/${j.id}/events`, {
           method: 'POST',
+          signal: timeout(),
           headers: { authorization: `Bearer ${j.token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ type: 'progress', progress: Math.min(99, seq / SECONDS * 100), stage: 'load', id: `e${seq}` }),
         }).then(
@@ -247,7 +265,7 @@ while (performance.now() - start < SECONDS * 1000) {
   if (room) {
     const t = performance.now();
     seekSentAt.set(room.code, t);
-    void fetch(`${server.url}/api/v1/rooms/${room.code}/transport/seek`, { method: 'POST', headers: { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ seconds: 10 + (tick % 97) }) }).then(
+    void fetch(`${server.url}/api/v1/rooms/${room.code}/transport/seek`, { method: 'POST', signal: timeout(), headers: { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ seconds: 10 + (tick % 97) }) }).then(
       (r) => {
         latency['room control (REST)'].push(performance.now() - t);
         if (!r.ok) error(`room control HTTP ${r.status}`);
@@ -257,6 +275,12 @@ while (performance.now() - start < SECONDS * 1000) {
   }
   if (tick % 50 === 0) {
     const el = (performance.now() - start) / 1000;
+    const m = memory();
+    memSeries.push({ s: el, ...m });
+    if (m.workerd_processes > memIdle.workerd_processes && !errors['runtime replaced (a second workerd)']) {
+      error('runtime replaced (a second workerd)');
+      console.log(`\nwrangler started another workerd at ${el.toFixed(0)} s; the end of its output:\n${server.log().slice(-2000)}`);
+    }
     process.stdout.write(`\r${el.toFixed(0)} s / ${SECONDS} s, errors ${Object.values(errors).reduce((a, b) => a + b, 0)}   `);
   }
   tick++;
@@ -268,13 +292,16 @@ const memEnd = memory();
 
 // ---- the end: every job completes, every watcher must have every event once ----
 
-const health = await fetch(`${server.url}/api/v1/health`).then((r) => r.ok, () => false);
-if (!health) error('server not answering after the load');
+const health = await fetch(`${server.url}/api/v1/health`, { signal: timeout() }).then((r) => r.ok, () => false);
+if (!health) {
+  error('server not answering after the load');
+  console.log(`the server stopped answering; the end of its output:\n${server.log().slice(-3000)}`);
+}
 for (const j of jobs) {
   // Retried by event id: a POST whose answer was lost is answered again, not logged twice.
   for (let attempt = 0; ; attempt++) {
     try {
-      const res = await fetch(`${server.url}/api/v1/jobs/${j.id}/events`, { method: 'POST', headers: { authorization: `Bearer ${j.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'completed', id: 'done' }) });
+      const res = await fetch(`${server.url}/api/v1/jobs/${j.id}/events`, { method: 'POST', signal: timeout(), headers: { authorization: `Bearer ${j.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'completed', id: 'done' }) });
       if (!res.ok) error(`job publish HTTP ${res.status}`);
       break;
     } catch {
@@ -308,8 +335,7 @@ const expectedResults = analyses.length * elapsed / 0.05;
 
 // Close quietly: closes from here on are ours.
 const closing = { ...errors };
-for (const m of matches) m.ws.removeAllListeners('close');
-for (const a of analyses) a.client.ws.removeAllListeners('close');
+closingDown = true;
 for (const m of matches) m.ws.close();
 await Promise.all(analyses.map((a) => a.client.close()));
 for (const j of jobs) for (const w of j.watchers) w.stop();
@@ -327,8 +353,8 @@ console.log(table(['kind', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], Object.
 console.log(`analysis results: ${results} (${((100 * results) / expectedResults).toFixed(1)} % of one per 50 ms of audio), ${((100 * named) / Math.max(1, results)).toFixed(1)} % naming the note played`);
 console.log(`match streams: ${matches.length - unmatched} of ${matches.length} matched; job events: ${jobs[0]?.seq ?? 0} per job, ${lost} lost, ${repeated} repeated`);
 console.log(`errors: ${totalErrors}${totalErrors ? ' ' + JSON.stringify(closing) : ''}`);
-const mem = (m: typeof memStart) => `workerd ${m.workerd_mib.toFixed(0)} MiB, wrangler ${m.wrangler_mib.toFixed(0)} MiB, bench ${m.bench_mib.toFixed(0)} MiB`;
 console.log(`memory idle:  ${mem(memIdle)}\nmemory start: ${mem(memStart)}\nmemory end:   ${mem(memEnd)}`);
+console.log(`workerd MiB every 5 s: ${memSeries.map((m) => m.workerd_mib.toFixed(0)).join(' ')}`);
 
 mkdirSync(new URL('./out', import.meta.url), { recursive: true });
 writeFileSync(
@@ -344,7 +370,7 @@ writeFileSync(
       match: { matched: matches.length - unmatched, of: matches.length },
       jobs: { events_per_job: jobs[0]?.seq ?? 0, lost, repeated, not_done: notDone },
       errors: closing,
-      memory: { idle: memIdle, start: memStart, end: memEnd },
+      memory: { idle: memIdle, start: memStart, end: memEnd, series: memSeries },
     },
     null,
     2,

@@ -36,17 +36,20 @@ function name(pid: number): string {
   }
 }
 
-/** RSS in MiB of a process and its descendants, split into workerd and the rest. */
-export function treeMemory(root: number): { workerd_mib: number; wrangler_mib: number } {
+/** RSS in MiB of a process and its descendants, split into workerd and the rest; more than one workerd means the runtime was replaced. */
+export function treeMemory(root: number): { workerd_mib: number; wrangler_mib: number; workerd_processes: number } {
   let workerd = 0;
   let rest = 0;
+  let processes = 0;
   const queue = [root];
   while (queue.length) {
     const pid = queue.pop()!;
     const kib = rssKiB(pid);
-    if (name(pid).startsWith('workerd')) workerd += kib;
-    else rest += kib;
+    if (name(pid).startsWith('workerd')) {
+      workerd += kib;
+      processes++;
+    } else rest += kib;
     queue.push(...children(pid));
   }
-  return { workerd_mib: workerd / 1024, wrangler_mib: rest / 1024 };
+  return { workerd_mib: workerd / 1024, wrangler_mib: rest / 1024, workerd_processes: processes };
 }
