@@ -49,6 +49,15 @@ describe('Resampler', () => {
     expect(20 * Math.log10(rms(y.subarray(200, -200)) / Math.SQRT1_2)).toBeLessThan(-50);
   });
 
+  it('rejects tones that would alias into the analysed band when designed for that band only', () => {
+    const band = { passHz: 4200, stopHz: 7025 };
+    // 7.5 kHz would fold to 3.5 kHz, inside the 250–4000 Hz the fingerprinter reads.
+    const alias = Resampler.convert(sine(7500, 1, 22050), 22050, 11025, { band });
+    expect(20 * Math.log10(rms(alias.subarray(200, -200)) / Math.SQRT1_2)).toBeLessThan(-50);
+    const kept = Resampler.convert(sine(3000, 1, 22050), 22050, 11025, { band });
+    expect(rms(kept.subarray(200, -200)) / Math.SQRT1_2).toBeCloseTo(1, 2);
+  });
+
   it('gives the same output however the input is chunked', () => {
     const x = synthMusic(3, 2, 44100, 2);
     const whole = Resampler.convert(x, 44100, 11025);
