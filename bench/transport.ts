@@ -57,7 +57,8 @@ function openSocket(url: string, onMessage?: (data: string, at: number) => void)
 }
 
 async function controller(code: string, token: string): Promise<{ ws: WebSocket; command: (msg: Record<string, unknown>) => Promise<number> }> {
-  const ws = await openSocket(`${wsBase}/api/v1/rooms/${code}/ws`);
+  // ?role=controller: a crowded room would otherwise place this socket on a relay.
+  const ws = await openSocket(`${wsBase}/api/v1/rooms/${code}/ws?role=controller`);
   const acks = new Map<string, () => void>();
   ws.on('message', (d) => {
     const m = JSON.parse(d.toString());
