@@ -40,6 +40,8 @@ export interface RoomClientOptions {
   commandTimeoutMs?: number;
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 const DEFAULTS = {
   joinPings: 20,
   // Far enough apart that one ping's jitter does not queue the next behind it.
@@ -98,6 +100,8 @@ export class RoomClient {
   private resyncTimer: ReturnType<typeof setInterval> | null = null;
   private listeners = new Map<keyof RoomClientEvents, Set<Listener<never>>>();
   private ready: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Local time of the last frame from the room: a link that goes silent is abandoned. */
+  private lastHeardMs = 0;
   private stopped = false;
 
   constructor(options: RoomClientOptions) {
@@ -238,7 +242,20 @@ export class RoomClient {
     let welcomed = false;
     const ws = new this.WS(this.wsUrl());
     this.ws = ws;
+    // An upgrade that never completes (a black-holed link) must not hang the client.
+    const connectTimer = setTimeout(() => {
+      this.timers.delete(connectTimer);
+      if (this.ws !== ws || welcomed) return;
+      try {
+        ws.close(4100, 'connect timeout');
+      } catch {
+        // closing anyway
+      }
+      this.onSocketGone(ws, 4100, 'connect timeout', false);
+    }, CONNECT_TIMEOUT_MS);
+    this.timers.add(connectTimer);
     ws.addEventListener('message', (e: MessageEvent) => {
+      this.lastHeardMs = localNow();
       if (typeof e.data !== 'string') return;
       let msg: RoomServerMessage;
       try {
@@ -246,34 +263,44 @@ export class RoomClient {
       } catch {
         return;
       }
-      if (msg.type === 'welcome') welcomed = true;
+      if (msg.type === 'welcome') {
+        welcomed = true;
+        clearTimeout(connectTimer);
+        this.timers.delete(connectTimer);
+      }
       this.onMessage(msg);
       this.emit('message', msg);
     });
-    ws.addEventListener('close', (e: CloseEvent) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      if (this.resyncTimer) clearInterval(this.resyncTimer);
-      this.resyncTimer = null;
-      for (const [, p] of this.pending) {
-        clearTimeout(p.timer);
-        p.reject(new RoomCommandError('disconnected', 'connection lost before the command was acknowledged'));
-      }
-      this.pending.clear();
-      this.pendingPings.clear();
-      if (this.stopped || this.state === 'expired') return;
-      if (e.code === 4000) return this.fail('expired', new RoomCommandError('expired', 'the room has expired'));
-      if (e.code === 4001) return this.fail('closed', new RoomCommandError('unauthorized', e.reason || 'authentication failed'));
-      if (e.code === 4002) return this.fail('closed', new RoomCommandError('replaced', e.reason || 'replaced by a newer connection'));
-      if (!welcomed) void this.checkRoomThenRetry();
-      else this.retry();
-    });
+    ws.addEventListener('close', (e: CloseEvent) => this.onSocketGone(ws, e.code, e.reason, welcomed));
+  }
+
+  /**
+   * The socket closed, or was abandoned as dead. A dead link may never deliver
+   * its close event (no FIN, no RST), so the client does not wait for it.
+   */
+  private onSocketGone(ws: WebSocket, code: number, reason: string, welcomed: boolean): void {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = null;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new RoomCommandError('disconnected', 'connection lost before the command was acknowledged'));
+    }
+    this.pending.clear();
+    this.pendingPings.clear();
+    if (this.stopped || this.state === 'expired') return;
+    if (code === 4000) return this.fail('expired', new RoomCommandError('expired', 'the room has expired'));
+    if (code === 4001) return this.fail('closed', new RoomCommandError('unauthorized', reason || 'authentication failed'));
+    if (code === 4002) return this.fail('closed', new RoomCommandError('replaced', reason || 'replaced by a newer connection'));
+    if (!welcomed) void this.checkRoomThenRetry();
+    else this.retry();
   }
 
   /** A socket that never got a welcome may mean the room is gone: ask once over HTTP before retrying. */
   private async checkRoomThenRetry(): Promise<void> {
     try {
-      const res = await fetch(this.httpUrl(`/api/v1/rooms/${this.code}`));
+      const res = await fetch(this.httpUrl(`/api/v1/rooms/${this.code}`), { signal: AbortSignal.timeout(5000) });
       if (res.status === 404) return this.fail('not_found', new RoomCommandError('not_found', 'no room with that code (it may have expired)'));
     } catch {
       // network down: keep retrying
@@ -373,7 +400,21 @@ export class RoomClient {
       // A reconnect keeps its samples: the estimate is valid at once, so no jump.
       await this.pingBurst(this.sync.synced ? this.opts.resyncPings : this.opts.joinPings);
       if (this.resyncTimer) clearInterval(this.resyncTimer);
-      this.resyncTimer = setInterval(() => void this.pingBurst(this.opts.resyncPings), this.opts.resyncEveryMs);
+      this.lastHeardMs = localNow();
+      this.resyncTimer = setInterval(() => {
+        // Pings are answered within a round trip: silence for several periods is a dead link.
+        const ws = this.ws;
+        if (ws && localNow() - this.lastHeardMs > Math.max(5000, 4 * this.opts.resyncEveryMs)) {
+          try {
+            ws.close(4100, 'no answer from the room');
+          } catch {
+            // closing anyway
+          }
+          this.onSocketGone(ws, 4100, 'no answer from the room', true);
+          return;
+        }
+        void this.pingBurst(this.opts.resyncPings);
+      }, this.opts.resyncEveryMs);
       this.ready?.resolve();
       this.ready = null;
     } catch (e) {

@@ -203,6 +203,11 @@ export class TransportSession extends DurableObject<Env> {
     };
   }
 
+  /** Whether a control token is this room's; checked before a body is read, so a wrong token is always 401. */
+  async authorize(token: string | null): Promise<boolean> {
+    return this.room !== null && (await tokenMatches(token, this.room.token_hash));
+  }
+
   async control(token: string | null, command: ControlCommand): Promise<ControlResult> {
     if (!this.room) return { ok: false, code: 'not_found', message: 'no such room' };
     if (!(await tokenMatches(token, this.room.token_hash))) {
@@ -363,7 +368,8 @@ export class TransportSession extends DurableObject<Env> {
       const type = (raw as { type?: unknown } | null)?.type;
       const id = typeof (raw as { id?: unknown } | null)?.id === 'string' ? ((raw as { id: string }).id) : null;
       if (typeof type !== 'string' || !(ROOM_CLIENT_TYPES as readonly string[]).includes(type)) {
-        this.sendError(ws, 'unknown_type', `unknown message type ${JSON.stringify(type ?? null).slice(0, 40)}; expected one of ${ROOM_CLIENT_TYPES.join(', ')}`, id);
+        // The offending value is not echoed: it may be something the client should not see again in a log.
+        this.sendError(ws, 'unknown_type', `unknown message type; expected one of ${ROOM_CLIENT_TYPES.join(', ')}`, id);
       } else {
         this.sendError(ws, 'bad_request', `invalid ${type}: ${describeIssues(parsed.error).join('; ')}`, id);
       }

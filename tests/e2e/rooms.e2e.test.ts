@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startLocalServer, type LocalServer } from '../support/local-server.ts';
 import { RoomClient } from '../../src/client/room-client.ts';
+import { startProxy } from '../../bench/support/proxy.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -75,6 +76,31 @@ describe('rooms end to end', () => {
     await expect(cli(['watch', 'O0O0', '--url', server.url])).rejects.toMatchObject({ stderr: expect.stringContaining('not a room code') });
     await expect(cli(['watch', 'ZZZZZZ', '--url', server.url])).rejects.toMatchObject({ stderr: expect.stringContaining('no room ZZZZZZ') });
     await expect(cli(['room', 'create', '--url', 'http://127.0.0.1:1'])).rejects.toMatchObject({ stderr: expect.stringContaining('cannot reach') });
+  });
+});
+
+describe('dead links', () => {
+  it('abandons a link that goes silent and reconnects once the network is back, keeping its line', async () => {
+    const room = (await (await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string; control_token: string };
+    await fetch(`${server.url}/api/v1/rooms/${room.code}/transport/play`, { method: 'POST', headers: { authorization: `Bearer ${room.control_token}` } });
+    const proxy = await startProxy({ target: server.url });
+    const c = new RoomClient({ url: proxy.url, code: room.code, backoff: { minDelayMs: 200, maxDelayMs: 1000 } });
+    await c.connect();
+    const states: string[] = [];
+    c.on('state', (s) => states.push(s));
+    const before = c.anchor;
+    proxy.blackhole(true); // nothing arrives, nothing closes: only silence tells
+    const t0 = Date.now();
+    while (!states.includes('reconnecting') && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+    expect(states).toContain('reconnecting');
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(c.position()!.playing).toBe(true); // still extrapolating meanwhile
+    proxy.blackhole(false);
+    while (c.state !== 'open' && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+    expect(c.state).toBe('open');
+    expect(c.anchor).toEqual(before);
+    c.close();
+    await proxy.close();
   });
 });
 

@@ -110,6 +110,16 @@ describe('transport control over REST', () => {
     expect((await transport(room.code)).status).toBe('stopped');
   });
 
+  it('checks the token before the body: a wrong token with a broken body is 401, not 400', async () => {
+    const room = await createRoom();
+    const res = await api(`/api/v1/rooms/${room.code}/transport/seek`, {
+      method: 'POST',
+      body: '{"seconds":',
+      headers: { authorization: 'Bearer wrong', 'content-type': 'application/json', 'cf-connecting-ip': '10.4.4.4' },
+    });
+    expect(res.status).toBe(401);
+  });
+
   it('answers every malformed body with a typed 4xx and keeps the room state', async () => {
     const room = await createRoom();
     await control(room.code, room.control_token, 'seek', { seconds: 10 });

@@ -95,6 +95,10 @@ rooms.post('/:code/transport/:op', async (c) => {
   const { stub } = await joinRoom(c);
   const token = bearerToken(c);
   if (!token) throw new RoomtoneError('unauthorized', 'send the control token as Authorization: Bearer <token>');
+  if (!(await stub.authorize(token))) {
+    await recordJoinFailure(c);
+    throw new RoomtoneError('unauthorized', 'a valid control token is required');
+  }
   const args = await readJson(c, ControlArgs[op]);
   const result = await stub.control(token, { op, ...args } as ControlCommand);
   if (!result.ok) {
