@@ -30,9 +30,11 @@ export function control(code: string, token: string | null, op: string, body?: u
 }
 
 /** A client socket that queues what arrives, so tests can await the next message of a type. */
-export class TestSocket {
+export class TestSocket<M extends { type: string } = RoomServerMessage> {
   readonly ws: WebSocket;
-  private queue: RoomServerMessage[] = [];
+  /** Everything received, in order (the queue below is consumed by `next`). */
+  readonly messages: M[] = [];
+  private queue: M[] = [];
   private waiters: Array<() => void> = [];
   closed: { code: number; reason: string } | null = null;
 
@@ -40,7 +42,9 @@ export class TestSocket {
     this.ws = ws;
     ws.accept();
     ws.addEventListener('message', (e) => {
-      this.queue.push(JSON.parse(e.data as string));
+      const m = JSON.parse(e.data as string) as M;
+      this.messages.push(m);
+      this.queue.push(m);
       this.wake();
     });
     ws.addEventListener('close', (e) => {
@@ -54,14 +58,14 @@ export class TestSocket {
   }
 
   send(msg: unknown): void {
-    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+    this.ws.send(typeof msg === 'string' || msg instanceof ArrayBuffer ? msg : JSON.stringify(msg));
   }
 
-  async next<T extends RoomServerMessage['type']>(type: T, timeoutMs = 3000): Promise<Extract<RoomServerMessage, { type: T }>> {
+  async next<T extends M['type']>(type: T, timeoutMs = 3000): Promise<Extract<M, { type: T }>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = this.queue.findIndex((m) => m.type === type);
-      if (i >= 0) return this.queue.splice(i, 1)[0] as Extract<RoomServerMessage, { type: T }>;
+      if (i >= 0) return this.queue.splice(i, 1)[0] as Extract<M, { type: T }>;
       if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting for ${type}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${type}; have ${this.queue.map((m) => m.type).join(',')}`);
@@ -75,7 +79,7 @@ export class TestSocket {
     }
   }
 
-  drain(): RoomServerMessage[] {
+  drain(): M[] {
     return this.queue.splice(0);
   }
 

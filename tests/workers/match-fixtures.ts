@@ -1,6 +1,6 @@
 // Shared by the catalog and match tests in workerd: synthetic tracks, uploads,
 // and a client socket for the match stream.
-import { api } from './helpers.ts';
+import { api, TestSocket } from './helpers.ts';
 import { encodeWav } from '../../wasm/wav.ts';
 import { synthMusic } from '../../wasm/fingerprint/test-signals.ts';
 import type { IngestAccepted, MatchServerMessage } from '../../src/protocol/index.ts';
@@ -26,36 +26,7 @@ export async function ingest(samples: Float32Array, title: string, artist?: stri
 }
 
 /** A match-stream client that queues what arrives, so tests can await the next message of a type. */
-export class MatchSocket {
-  readonly ws: WebSocket;
-  readonly messages: MatchServerMessage[] = [];
-  private queue: MatchServerMessage[] = [];
-  private waiters: Array<() => void> = [];
-  closed: { code: number; reason: string } | null = null;
-
-  constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.accept();
-    ws.addEventListener('message', (e) => {
-      const m = JSON.parse(e.data as string) as MatchServerMessage;
-      this.messages.push(m);
-      this.queue.push(m);
-      this.wake();
-    });
-    ws.addEventListener('close', (e) => {
-      this.closed = { code: e.code, reason: e.reason };
-      this.wake();
-    });
-  }
-
-  private wake() {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  send(msg: unknown): void {
-    this.ws.send(typeof msg === 'string' || msg instanceof ArrayBuffer ? msg : JSON.stringify(msg));
-  }
-
+export class MatchSocket extends TestSocket<MatchServerMessage> {
   /** Sends `samples` in frames of `chunk` samples as f32 or s16. */
   sendAudio(samples: Float32Array, format: 'f32' | 's16' = 'f32', chunk = 2205): void {
     for (let o = 0; o < samples.length; o += chunk) {
@@ -70,39 +41,9 @@ export class MatchSocket {
     }
   }
 
-  async next<T extends MatchServerMessage['type']>(type: T, timeoutMs = 8000): Promise<Extract<MatchServerMessage, { type: T }>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.queue.findIndex((m) => m.type === type);
-      if (i >= 0) return this.queue.splice(i, 1)[0] as Extract<MatchServerMessage, { type: T }>;
-      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting for ${type}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${type}; have ${this.queue.map((m) => m.type).join(',')}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-
-  async closedWith(timeoutMs = 3000): Promise<{ code: number; reason: string }> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('socket did not close');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return this.closed;
-  }
-
-  close() {
-    try {
-      this.ws.close(1000, 'done');
-    } catch {
-      // already closed
-    }
+  /** Match decisions take seconds of audio: a longer default wait than room messages. */
+  override next<T extends MatchServerMessage['type']>(type: T, timeoutMs = 8000): Promise<Extract<MatchServerMessage, { type: T }>> {
+    return super.next(type, timeoutMs);
   }
 }
 
