@@ -1,5 +1,6 @@
 import type { BufferReport, DeviceClock } from './device-clock.ts';
 import { localNow } from '../../src/client/clock-sync.ts';
+import { seededRandom } from '../../wasm/random.ts';
 
 export interface SimOptions {
   sampleRate: number;
@@ -38,8 +39,7 @@ export class SimDeviceClock implements DeviceClock {
     this.bufferSize = opts.bufferSize;
     this.driftPpm = opts.driftPpm;
     this.jitterMs = opts.jitterMs;
-    let seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-    this.rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    this.rand = seededRandom(opts.seed ?? Math.floor(Math.random() * 2 ** 31));
   }
 
   /** Samples per millisecond of host time. */

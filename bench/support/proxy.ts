@@ -66,17 +66,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-/** A small seeded generator (mulberry32), for reproducible cut patterns. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../wasm/random.ts';
 
 function parseTarget(target: ProxyOptions['target']): { host: string; port: number } {
   if (typeof target !== 'string') return target;

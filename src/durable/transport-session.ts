@@ -125,6 +125,8 @@ const AGENT_CONFIRM_TIMEOUT_MS = 3000;
 export class TransportSession extends DurableObject<Env> {
   private room: RoomRecord | null = null;
   private buckets = new WeakMap<WebSocket, TokenBucket>();
+  /** Deserialised attachments: the tick loop and presence checks read them for every socket. */
+  private attachments = new WeakMap<WebSocket, SocketAttachment>();
   private tickDue = new Map<WebSocket, number>();
   private tickTimer: ReturnType<typeof setTimeout> | null = null;
   private lastFlush = 0;
@@ -277,7 +279,7 @@ export class TransportSession extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ role: 'viewer', ticks, joined_ms: Date.now(), auth_failures: 0 } satisfies SocketAttachment);
+    this.setAttachment(server, { role: 'viewer', ticks, joined_ms: Date.now(), auth_failures: 0 });
     await this.onConnect(server, ticks);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -415,7 +417,7 @@ export class TransportSession extends DurableObject<Env> {
     const att = this.attachment(ws)!;
     if (role !== 'viewer' && !(await tokenMatches(token, this.room!.token_hash))) {
       att.auth_failures++;
-      ws.serializeAttachment(att);
+      this.setAttachment(ws, att);
       this.sendError(ws, 'unauthorized', `the ${role} role needs this room's control token`, id);
       if (att.auth_failures >= MAX_AUTH_FAILURES) ws.close(CLOSE_AUTH, 'too many failed authentications');
       return this.flushCountersSoon();
@@ -429,7 +431,7 @@ export class TransportSession extends DurableObject<Env> {
           this.sendError(other, 'conflict', 'replaced by a newer agent connection for this room');
           const o = this.attachment(other)!;
           o.role = 'viewer';
-          other.serializeAttachment(o);
+          this.setAttachment(other, o);
           try {
             other.close(CLOSE_REPLACED, 'replaced by a newer agent');
           } catch {
@@ -441,7 +443,7 @@ export class TransportSession extends DurableObject<Env> {
       this.clockFit = null;
     }
     att.role = role;
-    ws.serializeAttachment(att);
+    this.setAttachment(ws, att);
     this.send(ws, { type: 'ack', id, op: 'hello', version: this.room!.anchor.version, role });
     if (role === 'agent') {
       this.room!.last_activity_ms = Date.now();
@@ -457,7 +459,7 @@ export class TransportSession extends DurableObject<Env> {
     if (this.attachment(ws)?.role === 'agent' && this.room) {
       const att = this.attachment(ws)!;
       att.role = 'viewer';
-      ws.serializeAttachment(att);
+      this.setAttachment(ws, att);
       this.clockFit = null;
       for (const [, f] of this.forwarded) {
         clearTimeout(f.timer);
@@ -480,13 +482,7 @@ export class TransportSession extends DurableObject<Env> {
     let next: Anchor;
     switch (cmd.op) {
       case 'play': {
-        let start = now;
-        if (cmd.at === 'next_bar') start = nextBarMs(a, now);
-        else if (typeof cmd.at === 'number') {
-          if (cmd.at > now + MAX_SCHEDULE_AHEAD_MS) throw new RoomtoneError('bad_request', `at is more than ${MAX_SCHEDULE_AHEAD_MS / 1000} s in the future`);
-          if (cmd.at < now - 10_000) throw new RoomtoneError('bad_request', 'at is more than 10 s in the past');
-          start = cmd.at;
-        }
+        const start = startTime(a, now, cmd.at) ?? now;
         // A start given slightly in the past is honoured as given: everyone
         // shows the playhead as if it had started then.
         next = a.status === 'playing' ? a : { ...play(a, now, start), server_ms: start };
@@ -501,12 +497,9 @@ export class TransportSession extends DurableObject<Env> {
       case 'stop':
         next = stop(a, now);
         break;
-      case 'seek': {
-        const target = cmd.seconds !== undefined ? cmd.seconds * a.sample_rate : cmd.samples !== undefined ? cmd.samples : sampleAtBeats(a, cmd.beats!);
-        if (target < 0) throw new RoomtoneError('bad_request', 'that beat lies before the start of the timeline');
-        next = seek(a, now, target);
+      case 'seek':
+        next = seek(a, now, seekTarget(a, cmd));
         break;
-      }
       case 'tempo':
         next = tempo(a, now, cmd.bpm, cmd.beats_per_bar);
         break;
@@ -539,19 +532,9 @@ export class TransportSession extends DurableObject<Env> {
     const now = Date.now();
     let command: ControlCommand = cmd;
     if (cmd.op === 'play') {
-      let at: number | undefined;
-      if (cmd.at === 'next_bar') at = nextBarMs(a, now);
-      else if (typeof cmd.at === 'number') {
-        if (cmd.at > now + MAX_SCHEDULE_AHEAD_MS) throw new RoomtoneError('bad_request', `at is more than ${MAX_SCHEDULE_AHEAD_MS / 1000} s in the future`);
-        if (cmd.at < now - 10_000) throw new RoomtoneError('bad_request', 'at is more than 10 s in the past');
-        at = cmd.at;
-      }
+      const at = startTime(a, now, cmd.at);
       command = at === undefined ? { op: 'play' } : { op: 'play', at };
-    } else if (cmd.op === 'seek') {
-      const target = cmd.seconds !== undefined ? cmd.seconds * a.sample_rate : cmd.samples !== undefined ? cmd.samples : sampleAtBeats(a, cmd.beats!);
-      if (target < 0) throw new RoomtoneError('bad_request', 'that beat lies before the start of the timeline');
-      command = { op: 'seek', samples: Math.round(target) };
-    }
+    } else if (cmd.op === 'seek') command = { op: 'seek', samples: Math.round(seekTarget(a, cmd)) };
     const id = `f${++this.forwardSeq}`;
     const reply = new Promise<AgentStateMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -649,11 +632,8 @@ export class TransportSession extends DurableObject<Env> {
   }
 
   private agentPresence(): AgentPresence {
-    for (const ws of this.ctx.getWebSockets()) {
-      const a = this.attachment(ws);
-      if (a?.role === 'agent') return { connected: true, since_ms: a.joined_ms };
-    }
-    return { connected: false, since_ms: null };
+    const ws = this.agentSocket();
+    return ws ? { connected: true, since_ms: this.attachment(ws)!.joined_ms } : { connected: false, since_ms: null };
   }
 
   // ---- tick streams: the only timer, and only while someone asked ----
@@ -703,8 +683,19 @@ export class TransportSession extends DurableObject<Env> {
 
   // ---- plumbing ----
 
+  /** Read once per socket and instance; every change goes through setAttachment. */
   private attachment(ws: WebSocket): SocketAttachment | null {
-    return (ws.deserializeAttachment() as SocketAttachment | null) ?? null;
+    let a = this.attachments.get(ws);
+    if (a === undefined) {
+      a = (ws.deserializeAttachment() as SocketAttachment | null) ?? undefined;
+      if (a) this.attachments.set(ws, a);
+    }
+    return a ?? null;
+  }
+
+  private setAttachment(ws: WebSocket, a: SocketAttachment): void {
+    this.attachments.set(ws, a);
+    ws.serializeAttachment(a);
   }
 
   private send(ws: WebSocket, msg: RoomServerMessage): void {
@@ -724,10 +715,10 @@ export class TransportSession extends DurableObject<Env> {
   private broadcast(msg: RoomServerMessage): void {
     const text = JSON.stringify(msg);
     const loads = this.room?.relay_loads ?? [];
+    const anchor = msg.type === 'anchor' ? msg.anchor : null;
+    const agent = msg.type === 'agent' ? msg.agent : null;
     for (let i = 0; i < loads.length; i++) {
       // Each relay gets the change once and fans it out to its own viewers.
-      const anchor = msg.type === 'anchor' ? msg.anchor : null;
-      const agent = msg.type === 'agent' ? msg.agent : null;
       this.relay(i)
         .publish(text, anchor, agent)
         .catch(() => {});
@@ -778,4 +769,20 @@ export class TransportSession extends DurableObject<Env> {
   static defaultIdleTtlS(env: Env): number {
     return numberVar(env.ROOM_IDLE_TTL_S, 86_400);
   }
+}
+
+/** A play command's start as a server time (undefined for "now"), validated against the schedule window. */
+function startTime(a: Anchor, now: number, at: 'now' | 'next_bar' | number | undefined): number | undefined {
+  if (at === 'next_bar') return nextBarMs(a, now);
+  if (typeof at !== 'number') return undefined;
+  if (at > now + MAX_SCHEDULE_AHEAD_MS) throw new RoomtoneError('bad_request', `at is more than ${MAX_SCHEDULE_AHEAD_MS / 1000} s in the future`);
+  if (at < now - 10_000) throw new RoomtoneError('bad_request', 'at is more than 10 s in the past');
+  return at;
+}
+
+/** A seek in seconds, samples or beats (on the room's grid), as samples. */
+function seekTarget(a: Anchor, cmd: Extract<ControlCommand, { op: 'seek' }>): number {
+  const target = cmd.seconds !== undefined ? cmd.seconds * a.sample_rate : cmd.samples !== undefined ? cmd.samples : sampleAtBeats(a, cmd.beats!);
+  if (target < 0) throw new RoomtoneError('bad_request', 'that beat lies before the start of the timeline');
+  return target;
 }

@@ -4,17 +4,9 @@
 // a given SNR, gain, telephone band, speed change). Not used at run time.
 import { Resampler } from './resampler.ts';
 
-/** mulberry32: a small seeded PRNG, so every test run hears the same music. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../random.ts';
+
+export { rng };
 
 const SCALE = [0, 2, 3, 5, 7, 8, 10];
 
