@@ -6,9 +6,9 @@ import {
   type RoomServerMessage,
   type ErrorCode,
   RoomClientMessage,
-  MAX_ROOM_MESSAGE_BYTES,
 } from '../protocol/index.ts';
-import { TokenBucket } from '../lib/rate.ts';
+import type { TokenBucket } from '../lib/rate.ts';
+import { readRoomFrame } from './room-frames.ts';
 import { sendToAll } from '../lib/sockets.ts';
 
 /** What a relay needs to greet a viewer without asking the room. */
@@ -19,7 +19,6 @@ export interface RelayState {
   agent: AgentPresence;
 }
 
-const SOCKET_RATE = { perSecond: 40, burst: 80 };
 
 /**
  * One branch of a crowded room: holds viewers the room itself has no room
@@ -96,17 +95,9 @@ export class RoomRelay extends DurableObject<Env> {
 
   async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const received = Date.now();
-    let bucket = this.buckets.get(ws);
-    if (!bucket) this.buckets.set(ws, (bucket = new TokenBucket(SOCKET_RATE.perSecond, SOCKET_RATE.burst, received)));
-    if (!bucket.take(received)) return this.error(ws, 'rate_limited', `more than ${SOCKET_RATE.perSecond} messages per second; message dropped`);
-    if (typeof message !== 'string') return this.error(ws, 'bad_request', 'binary frames are not accepted on a room socket');
-    if (message.length > MAX_ROOM_MESSAGE_BYTES) return this.error(ws, 'too_large', `messages are limited to ${MAX_ROOM_MESSAGE_BYTES} bytes`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(message);
-    } catch {
-      return this.error(ws, 'bad_json', 'message is not valid JSON');
-    }
+    const frame = readRoomFrame(this.buckets, ws, message, received);
+    if (!frame.ok) return this.error(ws, frame.code, frame.message);
+    const raw = frame.raw;
     const parsed = RoomClientMessage.safeParse(raw);
     if (!parsed.success) return this.error(ws, 'bad_request', 'not a message a viewer sends');
     const msg = parsed.data;

@@ -12,7 +12,6 @@ import {
   type AgentStateMessage,
   RoomClientMessage,
   ROOM_CLIENT_TYPES,
-  MAX_ROOM_MESSAGE_BYTES,
   MAX_SCHEDULE_AHEAD_MS,
   TICK_HZ_MAX,
   TICK_HZ_MIN,
@@ -32,7 +31,8 @@ import {
   tempo,
 } from '../protocol/index.ts';
 import { tokenMatches } from '../lib/tokens.ts';
-import { TokenBucket } from '../lib/rate.ts';
+import type { TokenBucket } from '../lib/rate.ts';
+import { readRoomFrame } from './room-frames.ts';
 import { ClockLineFit, fitAtRate, lineSampleAt, type ClockLine } from './clock-fit.ts';
 import { relayName } from './room-relay.ts';
 import { sendToAll } from '../lib/sockets.ts';
@@ -97,8 +97,6 @@ export interface RoomMetrics {
   expires_ms: number;
 }
 
-/** Sustained and burst message rates per socket: a join burst of pings fits, a flood does not. */
-const SOCKET_RATE = { perSecond: 40, burst: 80 };
 const MAX_AUTH_FAILURES = 5;
 const COUNTER_FLUSH_MS = 10_000;
 const COUNTER_ALARM_DELAY_MS = 2000;
@@ -344,27 +342,12 @@ export class TransportSession extends DurableObject<Env> {
     const room = this.room!;
     room.counters.messages_in++;
     this.counterDirty = true;
-    let bucket = this.buckets.get(ws);
-    if (!bucket) this.buckets.set(ws, (bucket = new TokenBucket(SOCKET_RATE.perSecond, SOCKET_RATE.burst, received)));
-    if (!bucket.take(received)) {
-      this.sendError(ws, 'rate_limited', `more than ${SOCKET_RATE.perSecond} messages per second; message dropped`);
+    const frame = readRoomFrame(this.buckets, ws, message, received);
+    if (!frame.ok) {
+      this.sendError(ws, frame.code, frame.message);
       return this.flushCountersSoon();
     }
-    if (typeof message !== 'string') {
-      this.sendError(ws, 'bad_request', 'binary frames are not accepted on a room socket');
-      return this.flushCountersSoon();
-    }
-    if (message.length > MAX_ROOM_MESSAGE_BYTES) {
-      this.sendError(ws, 'too_large', `messages are limited to ${MAX_ROOM_MESSAGE_BYTES} bytes`);
-      return this.flushCountersSoon();
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(message);
-    } catch {
-      this.sendError(ws, 'bad_json', 'message is not valid JSON');
-      return this.flushCountersSoon();
-    }
+    const raw = frame.raw;
     const parsed = RoomClientMessage.safeParse(raw);
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
