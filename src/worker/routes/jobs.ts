@@ -3,8 +3,8 @@ import type { AppEnv } from '../env.ts';
 import { numberVar } from '../env.ts';
 import { bearerToken, clientKey, publicOrigin, readJson } from '../http.ts';
 import { createJob, jobLinks, jobStatus, jobStub, postJobEvent } from '../../lib/jobs.ts';
-import { constantTimeEqual } from '../../lib/tokens.ts';
 import { CreateJobBody, JOB_ID_PATTERN, JobEventInput, MAX_JOB_EVENT_BYTES, RoomtoneError } from '../../protocol/index.ts';
+import { requireAdmin } from '../admin.ts';
 
 export const jobs = new Hono<AppEnv>();
 
@@ -24,17 +24,9 @@ async function spend(c: Context<AppEnv>, bucket: string, limit: number, what: st
   if (!v.allowed) throw new RoomtoneError('rate_limited', `at most ${limit} ${what} per minute per client`, { retryAfterS: v.retry_after_s });
 }
 
-function requireAdmin(c: Context<AppEnv>): void {
-  const expected = c.env.ADMIN_TOKEN;
-  if (!expected) throw new RoomtoneError('forbidden', 'creating jobs over HTTP needs ADMIN_TOKEN to be configured on the server');
-  const token = bearerToken(c);
-  if (!token) throw new RoomtoneError('unauthorized', 'send the admin token as Authorization: Bearer <token>');
-  if (!constantTimeEqual(token, expected)) throw new RoomtoneError('unauthorized', 'the admin token is not valid');
-}
-
 jobs.post('/', async (c) => {
   await spend(c, 'jobs', numberVar(c.env.JOBS_PER_MIN, 60), 'jobs');
-  requireAdmin(c);
+  requireAdmin(c, 'creating jobs over HTTP');
   const body = await readJson(c, CreateJobBody);
   const { publisher: _publisher, ...created } = await createJob(c.env, { ...body, title: body.title, origin: publicOrigin(c) });
   return c.json(created, 201);
