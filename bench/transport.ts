@@ -142,7 +142,7 @@ const naiveSockets: WebSocket[] = [];
 for (let i = 0; i < SYNC_CLIENTS; i++) {
   const delay = 20 + (60 * i) / (SYNC_CLIENTS - 1);
   // Uniform jitter in [−15, +15) around the client's delay, order kept.
-  const proxy = await startProxy({ target: server.url, delayMs: delay - 15, jitterMs: 30, random: rand });
+  const proxy = await startProxy({ target: server.url, delayMs: delay - Number(process.env.BENCH_JITTER_MS ?? 15), jitterMs: 2 * Number(process.env.BENCH_JITTER_MS ?? 15), random: rand });
   proxies.push(proxy);
   ours.push(new RoomClient({ url: proxy.url, code: room.code }));
   const n = { shown: null as number | null, messages: 0 };
@@ -200,6 +200,7 @@ const offsets = ours.map((c) => c.sync.offsetMs);
 if (process.env.BENCH_DEBUG) {
   const local = localNow();
   const truth = positionAt(truthAnchor, local).seconds;
+  ours.forEach((c, i) => { const sm = (c.sync as any).samples as Array<{ upMs: number; downMs: number; rttMs: number }>; const ups = sm.map((x) => x.upMs).sort((a, b) => a - b); const dns = sm.map((x) => x.downMs).sort((a, b) => a - b); console.log(i, 'up', ups.slice(0, 5).map((x) => x.toFixed(2)).join(','), 'down', dns.slice(0, 5).map((x) => x.toFixed(2)).join(','), 'rtt min', Math.min(...sm.map((x) => x.rttMs)).toFixed(2)); });
   ours.forEach((c, i) => console.log(i, 'err', fmt((c.position(local)!.seconds - truth) * 1000), 'offset', fmt(c.sync.offsetMs), 'v', c.anchor!.version, 'server_ms', c.anchor!.server_ms, 'n', c.sync.sampleCount));
 }
 console.log(`clock offsets (true offset 0): ${offsets.map((x) => fmt(x, 2)).join(' ')} ms`);

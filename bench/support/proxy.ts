@@ -80,7 +80,9 @@ class DelayedPipe {
   private lastDue = 0;
   /** Chunks in arrival order with their due times; one timer drains them, so order is kept. */
   private queue: Array<{ due: number; chunk: Buffer }> = [];
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The pending wake-up: a timer, or `true` while spinning on setImmediate. */
+  private timer: ReturnType<typeof setTimeout> | true | null = null;
+  private immediate: ReturnType<typeof setImmediate> | null = null;
   private readonly to: Socket;
   private readonly delay: () => number;
   private readonly count: (n: number) => void;
@@ -98,20 +100,32 @@ class DelayedPipe {
     // Timers created at different moments for the same instant may fire in
     // any order; a byte stream must not, so due times never go backwards and
     // a single timer releases the queue head first.
-    const due = Math.max(Date.now() + d, this.lastDue);
+    const due = Math.max(performance.now() + d, this.lastDue);
     this.lastDue = due;
     this.queue.push({ due, chunk });
     if (!this.timer) this.arm();
   }
+  // Node's timers fire on whole milliseconds of a cached loop clock, which
+  // would add up to a millisecond of its own jitter to every delay and blur
+  // the floor that clock sync measures. So the timer wakes a little early and
+  // the last fraction of a millisecond is waited out on setImmediate, which
+  // lets other sockets' I/O run in between.
   private arm(): void {
     const head = this.queue[0];
     if (!head) return;
-    this.timer = setTimeout(() => {
+    const wait = head.due - performance.now();
+    const release = () => {
       this.timer = null;
-      const now = Date.now();
+      const now = performance.now();
       while (this.queue.length && this.queue[0].due <= now) this.write(this.queue.shift()!.chunk);
       this.arm();
-    }, Math.max(0, head.due - Date.now()));
+    };
+    if (wait > 1.5) this.timer = setTimeout(release, Math.floor(wait - 1));
+    else if (wait > 0) {
+      const spin = () => (performance.now() >= head.due ? release() : (this.immediate = setImmediate(spin)));
+      this.timer = true;
+      this.immediate = setImmediate(spin);
+    } else release();
   }
   private write(chunk: Buffer): void {
     if (this.to.destroyed) return;

@@ -136,3 +136,28 @@ describe('restart with persisted state', () => {
     }
   });
 });
+
+describe('clock sync warm-up', () => {
+  it('pings quickly after joining until the warm-up ends, then once a second, and settles within a millisecond behind jitter', async () => {
+    const room = (await (await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string };
+    // 20 ms each way with ±10 ms of uniform jitter.
+    const proxy = await startProxy({ target: server.url, delayMs: 10, jitterMs: 20 });
+    const c = new RoomClient({ url: proxy.url, code: room.code, joinPings: 5, warmupMs: 3000, warmupEveryMs: 50 });
+    let syncs = 0;
+    c.on('sync', () => syncs++);
+    await c.connect();
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await sleep(3000);
+    const warm = syncs;
+    await sleep(3000);
+    const steady = syncs - warm;
+    // ~60 exchanges in the 3 s warm-up (one per 50 ms), then ~1 a second.
+    expect(warm).toBeGreaterThan(35);
+    expect(steady).toBeGreaterThanOrEqual(1);
+    expect(steady).toBeLessThanOrEqual(5);
+    // Server and client share this machine's clock: the true offset is 0.
+    expect(Math.abs(c.sync.offsetMs)).toBeLessThan(2);
+    c.close();
+    await proxy.close();
+  });
+});
