@@ -1,7 +1,8 @@
 // npm run bench:transport — the shared clock, measured on the local runtime.
 //
 // 1. Fan-out: one room, 1 viewer (baseline) then 1,000 viewers; a control
-//    command from a controller socket → each viewer's receipt, p50/p99.
+//    command from a controller socket → each viewer's receipt, p50/p99; then
+//    the same against a bare object that only broadcasts (the runtime's floor).
 // 2. Sync: 20 clients, each behind its own delaying proxy (one-way delay
 //    20–80 ms, jitter ±15 ms), sampled at the same instants: playhead
 //    disagreement across clients and error against the true playhead, ours
@@ -16,7 +17,8 @@
 
 import WebSocket from 'ws';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { startLocalServer } from '../tests/support/local-server.ts';
+import { startLocalServer, type LocalServer } from '../tests/support/local-server.ts';
+import { cpuSeconds, descendants } from './support/proc-cpu.ts';
 import { startProxy, seededRandom, type Proxy } from './support/proxy.ts';
 import { RoomClient } from '../src/client/room-client.ts';
 import { localNow } from '../src/client/clock-sync.ts';
@@ -33,8 +35,8 @@ const server = await startLocalServer();
 const wsBase = server.url.replace('http', 'ws');
 const results: Record<string, unknown> = { date: new Date().toISOString(), viewers: VIEWERS };
 
-async function createRoom(): Promise<{ code: string; control_token: string }> {
-  const res = await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' });
+async function createRoom(base = server.url): Promise<{ code: string; control_token: string }> {
+  const res = await fetch(`${base}/api/v1/rooms`, { method: 'POST' });
   return (await res.json()) as { code: string; control_token: string };
 }
 
@@ -56,9 +58,9 @@ function openSocket(url: string, onMessage?: (data: string, at: number) => void)
   });
 }
 
-async function controller(code: string, token: string): Promise<{ ws: WebSocket; command: (msg: Record<string, unknown>) => Promise<number> }> {
+async function controller(code: string, token: string, base = wsBase): Promise<{ ws: WebSocket; command: (msg: Record<string, unknown>) => Promise<number> }> {
   // ?role=controller: a crowded room would otherwise place this socket on a relay.
-  const ws = await openSocket(`${wsBase}/api/v1/rooms/${code}/ws?role=controller`);
+  const ws = await openSocket(`${base}/api/v1/rooms/${code}/ws?role=controller`);
   const acks = new Map<string, () => void>();
   ws.on('message', (d) => {
     const m = JSON.parse(d.toString());
@@ -78,8 +80,9 @@ async function controller(code: string, token: string): Promise<{ ws: WebSocket;
 
 // ---- 1. fan-out ----
 
-async function fanOut(viewers: number): Promise<{ latencies: number[]; connectS: number }> {
-  const room = await createRoom();
+async function fanOut(viewers: number, target: LocalServer = server): Promise<{ latencies: number[]; connectS: number; cpuMsPerCommand: number }> {
+  const wsBase = target.url.replace('http', 'ws');
+  const room = await createRoom(target.url);
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   const onMessage = (text: string, at: number) => {
@@ -96,8 +99,10 @@ async function fanOut(viewers: number): Promise<{ latencies: number[]; connectS:
     sockets.push(...batch);
   }
   const connectS = (performance.now() - t0) / 1000;
-  const ctl = await controller(room.code, room.control_token);
+  const ctl = await controller(room.code, room.control_token, wsBase);
   await sleep(300);
+  const runtime = descendants(target.process.pid!, 'workerd');
+  const cpu0 = cpuSeconds(runtime);
   for (let i = 0; i < COMMANDS; i++) {
     const version = i + 2;
     const sent = performance.now();
@@ -106,27 +111,37 @@ async function fanOut(viewers: number): Promise<{ latencies: number[]; connectS:
     await sleep(150);
   }
   await sleep(500);
+  const cpuMsPerCommand = ((cpuSeconds(runtime) - cpu0) * 1000) / COMMANDS;
   for (const s of sockets) s.terminate();
   ctl.ws.terminate();
-  return { latencies, connectS };
+  return { latencies, connectS, cpuMsPerCommand };
 }
 
 console.log(`\n# Fan-out: control command → each viewer's receipt`);
 const base = await fanOut(1);
 const big = await fanOut(VIEWERS);
+// The runtime's own floor, in the same run: a Durable Object that does nothing
+// but send each change to its hibernatable sockets (bench/support/bare-room).
+await sleep(3000);
+const bareServer = await startLocalServer({ project: new URL('./support/bare-room', import.meta.url).pathname });
+const bare = await fanOut(VIEWERS, bareServer);
+await bareServer.stop();
 const baseS = summarize(base.latencies);
 const bigS = summarize(big.latencies);
+const bareS = summarize(bare.latencies);
 console.log(
   table(
-    ['viewers', 'receipts', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'connect s'],
+    ['', 'viewers', 'receipts', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'workerd CPU ms / command', 'connect s'],
     [
-      [1, baseS.n, baseS.p50, baseS.p90, baseS.p99, baseS.max, base.connectS],
-      [VIEWERS, bigS.n, bigS.p50, bigS.p90, bigS.p99, bigS.max, big.connectS],
+      ['roomtone', 1, baseS.n, baseS.p50, baseS.p90, baseS.p99, baseS.max, base.cpuMsPerCommand, base.connectS],
+      ['roomtone', VIEWERS, bigS.n, bigS.p50, bigS.p90, bigS.p99, bigS.max, big.cpuMsPerCommand, big.connectS],
+      ['bare broadcast object (floor)', VIEWERS, bareS.n, bareS.p50, bareS.p90, bareS.p99, bareS.max, bare.cpuMsPerCommand, bare.connectS],
     ],
   ),
 );
-console.log(`p99 ratio ${VIEWERS} viewers / 1 viewer: ${fmt(bigS.p99 / baseS.p99)}×; expected receipts ${VIEWERS * COMMANDS}, got ${bigS.n}`);
-results.fanout = { baseline: baseS, full: bigS, expected_receipts: VIEWERS * COMMANDS };
+console.log(`p99 ratio ${VIEWERS} viewers / 1 viewer: ${fmt(bigS.p99 / baseS.p99)}×; roomtone / bare floor: p50 ${fmt(bigS.p50 / bareS.p50)}×, p99 ${fmt(bigS.p99 / bareS.p99)}×, CPU ${fmt(big.cpuMsPerCommand / bare.cpuMsPerCommand)}×`);
+console.log(`expected receipts ${VIEWERS * COMMANDS}, got ${bigS.n} (bare: ${bareS.n})`);
+results.fanout = { baseline: baseS, full: bigS, bare_floor: bareS, cpu_ms_per_command: { one: base.cpuMsPerCommand, full: big.cpuMsPerCommand, bare: bare.cpuMsPerCommand }, expected_receipts: VIEWERS * COMMANDS };
 
 // ---- 2. sync behind a delaying proxy, ours vs naive ----
 

@@ -23,6 +23,8 @@ export interface LocalServerOptions {
    */
   snapshot?: boolean;
   startTimeoutMs?: number;
+  /** Another wrangler project to run instead of roomtone (a benchmark's baseline worker); run in place, with no default vars. */
+  project?: string;
   /** wrangler's log level (default warn); the secrets test reads everything with 'debug'. */
   logLevel?: 'debug' | 'info' | 'log' | 'warn' | 'error';
 }
@@ -67,7 +69,8 @@ export async function freePort(): Promise<number> {
 export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
   const port = opts.port ?? (await freePort());
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'roomtone-state-'));
-  const vars = { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '100000', JOIN_FAILURES_PER_MIN: '100000', ...opts.vars };
+  // Every test client comes from 127.0.0.1, one client to the per-client limits: lift them unless a test sets its own.
+  const vars = opts.project ? { ...opts.vars } : { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '100000', JOIN_FAILURES_PER_MIN: '100000', CONNECTIONS_PER_CLIENT: '100000', ...opts.vars };
   const args = [
     join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
     'dev',
@@ -79,7 +82,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     '--log-level', opts.logLevel ?? 'warn',
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  const cwd = opts.snapshot === false ? ROOT : snapshotWorkerSources();
+  const cwd = opts.project ?? (opts.snapshot === false ? ROOT : snapshotWorkerSources());
   const child = spawn(process.execPath, args, {
     cwd,
     // No internet here, and nothing should need it: skip the Request.cf download.
