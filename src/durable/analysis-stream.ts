@@ -10,6 +10,7 @@ import {
   ANALYSIS_BURST_S,
   ANALYSIS_CLIENT_TYPES,
   ANALYSIS_CLOSE,
+  ANALYSIS_F32_MAX_MAGNITUDE,
   ANALYSIS_FORMATS,
   ANALYSIS_MAX_RATE,
   ANALYSIS_MIN_RATE,
@@ -119,7 +120,7 @@ export class AnalysisStream extends DurableObject<Env> {
   private errorsInRow = new WeakMap<WebSocket, number>();
   /** Attachments read once per socket per wake-up (deserialising on every audio frame is not free). */
   private attachments = new WeakMap<WebSocket, SocketAttachment>();
-  private counters = { frames: 0, results: 0, onsets: 0 };
+  private counters = { frames: 0, results: 0, onsets: 0, clipped: 0 };
   private dropped: Partial<Record<AnalysisErrorReason, number>> = {};
   private lastSaveMs = 0;
   private anchor: { anchor: Anchor | null; fetchedMs: number; inFlight: boolean } = { anchor: null, fetchedMs: 0, inFlight: false };
@@ -329,16 +330,27 @@ export class AnalysisStream extends DurableObject<Env> {
       return;
     }
     const x = src.scratch.subarray(0, n);
+    let clipped = 0;
     if (src.format === 'f32') {
-      x.set(new Float32Array(data, 0, n));
+      const f = new Float32Array(data, 0, n);
       for (let i = 0; i < n; i++) {
-        const v = x[i];
+        const v = f[i];
+        if (v >= -1 && v <= 1) {
+          x[i] = v;
+          continue;
+        }
         if (v - v !== 0) return this.refuse(ws, 'bad_request', 'non_finite_samples', `sample ${i} of the frame is ${String(v)}; frames must hold finite numbers (the frame was dropped)`);
+        if (v > ANALYSIS_F32_MAX_MAGNITUDE || v < -ANALYSIS_F32_MAX_MAGNITUDE) {
+          return this.refuse(ws, 'bad_request', 'samples_out_of_range', `sample ${i} of the frame is ${String(v)}; f32 audio is full scale at ±1 and samples beyond ±${ANALYSIS_F32_MAX_MAGNITUDE} are not audio at that scale (integer PCM sent as f32?); the frame was dropped`);
+        }
+        x[i] = v > 0 ? 1 : -1;
+        clipped++;
       }
     } else {
       const s = new Int16Array(data, 0, n);
       for (let i = 0; i < n; i++) x[i] = s[i] / 32768;
     }
+    this.counters.clipped += clipped;
     src.tokens -= n;
     src.tooFastInRow = 0;
     this.errorsInRow.delete(ws);
@@ -511,6 +523,7 @@ export class AnalysisStream extends DurableObject<Env> {
       seconds_in: rate ? samples / rate : 0,
       samples_in: samples,
       frames: this.counters.frames,
+      clipped_samples: this.counters.clipped,
       results_sent: this.counters.results,
       onsets: this.counters.onsets,
       seq: this.seq,

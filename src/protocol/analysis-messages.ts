@@ -21,6 +21,14 @@ export const MAX_ANALYSIS_FRAME_BYTES = 256 * 1024;
 export const MAX_ANALYSIS_TEXT_BYTES = 2048;
 /** Audio may arrive ahead of real time by this much (network bunching, a client catching up), seconds. */
 export const ANALYSIS_BURST_S = 2;
+/**
+ * f32 samples are full scale at ±1. Float audio can run a little hot (a
+ * mix bus, a gain stage): up to this magnitude (+24 dBFS) a sample is
+ * clipped to ±1, as a converter would, and counted in `stats.clipped_samples`.
+ * Beyond it the frame is not audio at this scale (integer PCM sent as f32, a
+ * wrong byte order, garbage): it is refused like NaN.
+ */
+export const ANALYSIS_F32_MAX_MAGNITUDE = 16;
 /** Results are sent at least this often, in seconds of audio. */
 export const ANALYSIS_RESULT_INTERVAL_S = 0.05;
 /** Stream ids and names: letters, digits, `_` and `-`. */
@@ -74,6 +82,7 @@ export type AnalysisErrorReason =
   | 'unsupported_rate'
   | 'odd_byte_count'
   | 'non_finite_samples'
+  | 'samples_out_of_range'
   | 'frame_too_large'
   | 'too_fast'
   | 'bad_message';
@@ -122,6 +131,8 @@ export interface AnalysisStats {
   seconds_in: number;
   samples_in: number;
   frames: number;
+  /** f32 samples beyond ±1 (up to ANALYSIS_F32_MAX_MAGNITUDE) clipped to ±1 before analysis. */
+  clipped_samples: number;
   results_sent: number;
   onsets: number;
   seq: number;

@@ -268,6 +268,42 @@ describe('bad input gets a typed error frame', () => {
     s16.close();
   });
 
+  it('clips hot f32 samples and counts them, refuses absurd ones, and a click or a glitch does not silence the pitch', async () => {
+    const { s } = await source(`/api/v1/analysis/${unique('spike')}`, 44_100, 'f32');
+    // A quiet tone, so a full-scale click is ~50 dB over it.
+    const x = harmonicTone(44_100, 220, 1.6, 3, 0.01);
+    x[22_050] = 1; // a full-scale click, in range: analysed as is
+    x[30_000] = 2.5; // hot but plausible float audio: clipped to 1
+    x[30_001] = -3;
+    const frame = 882;
+    const glitchFrame = Math.floor(40_000 / frame);
+    for (let i = 0, k = 0; i < x.length; i += frame, k++) {
+      const chunk = x.slice(i, Math.min(x.length, i + frame));
+      if (k === glitchFrame) {
+        // One absurd sample (integer PCM or garbage read as f32): this frame is refused…
+        const bad = chunk.slice();
+        bad[100] = 1e5;
+        s.sendAudio(bad);
+      }
+      // …and the stream goes on with the next one.
+      s.sendAudio(chunk);
+    }
+    const e = await expectError(s, 'bad_request', 'samples_out_of_range');
+    expect(e.message).toMatch(/100000/);
+    await s.until(() => s.results().some((r) => r.t >= 1.5), 'results up to 1.5 s');
+    // Every result whose window (±23 ms) holds none of those samples has the tone's pitch.
+    const hit = (t: number) => [22_050, 30_000].some((at) => Math.abs(t - at / 44_100) < 0.03);
+    const after = s.results().filter((r) => r.t > 0.45 && r.t < 1.5 && !hit(r.t));
+    expect(after.length).toBeGreaterThan(15);
+    for (const r of after) expect(r.pitch?.note, `t ${r.t}`).toBe('A3');
+    s.send({ type: 'stats' });
+    const stats = await s.next('stats');
+    expect(stats.clipped_samples).toBe(2);
+    expect(stats.dropped).toEqual({ samples_out_of_range: 1 });
+    expect(stats.samples_in).toBe(x.length);
+    s.close();
+  });
+
   it('allows one source: a second is refused and may watch instead; watchers cannot send audio', async () => {
     const path = `/api/v1/analysis/${unique('roles')}`;
     const { s } = await source(path);

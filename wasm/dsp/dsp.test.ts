@@ -128,6 +128,22 @@ describe('pitch', () => {
     }
   });
 
+  it('keeps a note voiced after a single wild sample (a click or a glitch 80 dB over the note)', () => {
+    // Regression: the window holding the sample read ~+63 dB; the note's peak
+    // level was taken from it when the pitch came back, so the note counted
+    // as a release tail 30 dB under its "peak" and stayed unvoiced.
+    for (const [amplitude, spike] of [[0.3, 1e5], [0.3, -1e3], [0.003, 1]]) {
+      const x = harmonicTone(44_100, 220, 3, 3, amplitude);
+      x[44_100] = spike;
+      const c = analyse(x, 44_100);
+      // The windows that hold the sample may lose the pitch; none after them.
+      const after = inside(c, 1.1, 3);
+      expect(after.length).toBeGreaterThan(150);
+      expect(after.filter((f) => !f.voiced).length, `tone ${amplitude}, sample ${spike}`).toBe(0);
+      expect(after.every((f) => Math.abs(f.hz - 220) < 1)).toBe(true);
+    }
+  });
+
   it('lets a standalone PitchDetector process windows it is given', () => {
     const d = new PitchDetector(kiss, 44_100);
     const x = harmonicTone(44_100, 330, 0.2, 3, 0.5);

@@ -173,10 +173,16 @@ export class PitchTracker {
     this.notePeakDb = levelDb;
     this.notePeakFrame = frame;
     this.noteStartFrame = frame;
+    // A frame `tailDropDb` or more above this one cannot be this note's
+    // attack: the note would be a release tail on its very first frame. It is
+    // something else, a click or a glitch (one wild sample puts a window 80 dB
+    // up), and taking it as the peak would hold the note released, pitch
+    // silent, for as long as the note then lasts.
+    const ceiling = levelDb + this.tailDropDb;
     // The ring holds the last LEVEL_SPAN levels, the newest just before levelPos.
     for (let age = 1; age < LEVEL_SPAN; age++) {
       const v = lv[(this.levelPos - 1 - age + 2 * lv.length) % lv.length];
-      if (v > this.notePeakDb) {
+      if (v > this.notePeakDb && v < ceiling) {
         this.notePeakDb = v;
         this.notePeakFrame = frame - age;
       }
