@@ -133,9 +133,9 @@ console.log(
   table(
     ['', 'viewers', 'receipts', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'workerd CPU ms / command', 'connect s'],
     [
-      ['roomtone', 1, baseS.n, baseS.p50, baseS.p90, baseS.p99, baseS.max, base.cpuMsPerCommand, base.connectS],
-      ['roomtone', VIEWERS, bigS.n, bigS.p50, bigS.p90, bigS.p99, bigS.max, big.cpuMsPerCommand, big.connectS],
-      ['bare broadcast object (floor)', VIEWERS, bareS.n, bareS.p50, bareS.p90, bareS.p99, bareS.max, bare.cpuMsPerCommand, bare.connectS],
+      ['roomtone', '1', String(baseS.n), baseS.p50, baseS.p90, baseS.p99, baseS.max, base.cpuMsPerCommand, base.connectS],
+      ['roomtone', String(VIEWERS), String(bigS.n), bigS.p50, bigS.p90, bigS.p99, bigS.max, big.cpuMsPerCommand, big.connectS],
+      ['bare broadcast object (floor)', String(VIEWERS), String(bareS.n), bareS.p50, bareS.p90, bareS.p99, bareS.max, bare.cpuMsPerCommand, bare.connectS],
     ],
   ),
 );
