@@ -8,7 +8,9 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
-        bindings: { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '1000' },
+        // Loopback tests share one client address: the open-connection limit is
+        // tested with its own low value per request (tests/workers/connections.test.ts).
+        bindings: { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '1000', CONNECTIONS_PER_CLIENT: '100000' },
       },
     }),
   ],

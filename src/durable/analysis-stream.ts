@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../worker/env.ts';
+import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import type { KissFFT } from '../../wasm/kissfft.ts';
 import { AnalysisPipeline, type AnalysisFrame } from '../../wasm/dsp/pipeline.ts';
@@ -151,7 +152,7 @@ export class AnalysisStream extends DurableObject<Env> {
     await this.ensureRecord(stream, room);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, leaseTags(request));
     this.setAttachment(server, { role: null, sample_rate: null, format: null, t0_server_ms: null, joined_ms: Date.now() });
     this.onConnect(server);
     return new Response(null, { status: 101, webSocket: client });
@@ -164,6 +165,7 @@ export class AnalysisStream extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     await this.onClose(ws);
     try {
       ws.close(code === 1005 ? CLOSE_NORMAL : code, reason);
@@ -173,7 +175,12 @@ export class AnalysisStream extends DurableObject<Env> {
   }
 
   async webSocketError(ws: WebSocket): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     await this.onClose(ws);
+  }
+
+  async holdsLeases(limiterId: string, leases: string[]): Promise<boolean[]> {
+    return holdsLeases(this.ctx, limiterId, leases);
   }
 
   // ---- hooks ----

@@ -22,6 +22,7 @@ import {
 } from '../protocol/index.ts';
 import { constantTimeEqual, tokenMatches } from '../lib/tokens.ts';
 import { TokenBucket } from '../lib/rate.ts';
+import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 
 /** The job's own record; events live in their own table beside it. */
 interface JobRecord {
@@ -184,7 +185,7 @@ export class Job extends DurableObject<Env> {
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, leaseTags(request));
     server.serializeAttachment({ connected_ms: Date.now(), heartbeat_ms: null, pong_ms: 0 } satisfies WatcherAttachment);
     await this.onConnect(server, after);
     return new Response(null, { status: 101, webSocket: client });
@@ -195,6 +196,7 @@ export class Job extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     this.buckets.delete(ws);
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
@@ -204,7 +206,12 @@ export class Job extends DurableObject<Env> {
   }
 
   async webSocketError(ws: WebSocket): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     this.buckets.delete(ws);
+  }
+
+  async holdsLeases(limiterId: string, leases: string[]): Promise<boolean[]> {
+    return holdsLeases(this.ctx, limiterId, leases);
   }
 
   async alarm(): Promise<void> {

@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../worker/env.ts';
+import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import { FINGERPRINT_PRESETS, LiveMatcher, MATCH_PRESETS, type IndexRows, type LiveMatch } from '../../wasm/fingerprint/index.ts';
 import { lookupCatalog, registry } from '../lib/catalog.ts';
@@ -96,7 +97,7 @@ export class MatchStream extends DurableObject<Env> {
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    await this.onConnect(server, clientId);
+    await this.onConnect(server, clientId, leaseTags(request));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -106,6 +107,7 @@ export class MatchStream extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     await this.onClose(ws);
     try {
       ws.close(code === 1005 ? 1000 : code, reason);
@@ -115,19 +117,24 @@ export class MatchStream extends DurableObject<Env> {
   }
 
   async webSocketError(ws: WebSocket): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     await this.onClose(ws);
+  }
+
+  async holdsLeases(limiterId: string, leases: string[]): Promise<boolean[]> {
+    return holdsLeases(this.ctx, limiterId, leases);
   }
 
   // ---- hooks ----
 
-  private async onConnect(ws: WebSocket, clientId: string): Promise<void> {
+  private async onConnect(ws: WebSocket, clientId: string, tags: string[]): Promise<void> {
     // One stream per client id: a new connection replaces the old one.
     for (const old of this.ctx.getWebSockets()) {
       this.sendError(old, 'conflict', 'another connection took over this client id');
       old.close(MATCH_CLOSE.replaced, 'replaced by a new connection');
       this.dropLive(old);
     }
-    this.ctx.acceptWebSocket(ws);
+    this.ctx.acceptWebSocket(ws, tags);
     const a: StreamAttachment = { client_id: clientId, connected_ms: Date.now(), sample_rate: null, format: null };
     ws.serializeAttachment(a);
     await this.publish(a, undefined);

@@ -9,6 +9,7 @@ import {
 } from '../protocol/index.ts';
 import type { TokenBucket } from '../lib/rate.ts';
 import { readRoomFrame } from './room-frames.ts';
+import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import { sendToAll } from '../lib/sockets.ts';
 
 /** What a relay needs to greet a viewer without asking the room. */
@@ -78,7 +79,7 @@ export class RoomRelay extends DurableObject<Env> {
     if (!this.state) return Response.json({ error: { code: 'not_found', message: 'no such room' } }, { status: 404 });
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, leaseTags(request));
     this.send(server, {
       type: 'welcome',
       code: this.state.code,
@@ -89,7 +90,6 @@ export class RoomRelay extends DurableObject<Env> {
       ticks: null,
     });
     this.reportLoad();
-    void request;
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -113,6 +113,7 @@ export class RoomRelay extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     try {
       ws.close(code === 1005 ? 1000 : code, reason);
     } catch {
@@ -121,8 +122,13 @@ export class RoomRelay extends DurableObject<Env> {
     this.reportLoad();
   }
 
-  async webSocketError(): Promise<void> {
+  async webSocketError(ws: WebSocket): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     this.reportLoad();
+  }
+
+  async holdsLeases(limiterId: string, leases: string[]): Promise<boolean[]> {
+    return holdsLeases(this.ctx, limiterId, leases);
   }
 
   private reportLoad(): void {

@@ -1,4 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
+import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import type { Env } from '../worker/env.ts';
 import { numberVar } from '../worker/env.ts';
 import {
@@ -276,7 +277,7 @@ export class TransportSession extends DurableObject<Env> {
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, leaseTags(request));
     this.setAttachment(server, { role: 'viewer', ticks, joined_ms: Date.now(), auth_failures: 0 });
     await this.onConnect(server, ticks);
     return new Response(null, { status: 101, webSocket: client });
@@ -293,6 +294,7 @@ export class TransportSession extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     this.onClose(ws);
     try {
       ws.close(code === 1005 ? 1000 : code, reason);
@@ -302,7 +304,12 @@ export class TransportSession extends DurableObject<Env> {
   }
 
   async webSocketError(ws: WebSocket): Promise<void> {
+    releaseLease(this.ctx, this.env, ws);
     this.onClose(ws);
+  }
+
+  async holdsLeases(limiterId: string, leases: string[]): Promise<boolean[]> {
+    return holdsLeases(this.ctx, limiterId, leases);
   }
 
   /** One alarm serves two jobs: flushing counters soon after they change, and expiring the room when idle. */

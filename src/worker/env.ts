@@ -34,6 +34,8 @@ export interface Env {
   JOB_RETENTION_S?: string;
   JOBS_PER_MIN?: string;
   JOB_STREAMS_PER_MIN?: string;
+  /** WebSockets one client may hold open at once, every kind together. */
+  CONNECTIONS_PER_CLIENT?: string;
   /** Number of fingerprint catalog shards (CatalogShard objects). */
   CATALOG_SHARDS?: string;
 }

@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { guardJoin, recordJoinFailure } from '../limits.ts';
+import { guardJoin, openConnection, recordJoinFailure } from '../limits.ts';
 import { RoomtoneError, normalizeRoomCode } from '../../protocol/index.ts';
 import { MAX_ANALYZE_BODY_BYTES, STREAM_ID_PATTERN } from '../../protocol/analysis-messages.ts';
 import { ROOM_HEADER, STREAM_HEADER } from '../../durable/analysis-stream.ts';
@@ -33,8 +33,7 @@ function forward(c: Context<AppEnv>, objectName: string, stream: string, room: s
   headers.set(STREAM_HEADER, stream);
   if (room) headers.set(ROOM_HEADER, room);
   else headers.delete(ROOM_HEADER);
-  const stub = c.env.ANALYSIS.get(c.env.ANALYSIS.idFromName(objectName));
-  return stub.fetch(new Request(c.req.raw.url, { method: 'GET', headers }));
+  return openConnection(c, 'ANALYSIS', c.env.ANALYSIS.idFromName(objectName), new Request(c.req.raw.url, { method: 'GET', headers }));
 }
 
 analysis.get('/analysis/:id', async (c) => {

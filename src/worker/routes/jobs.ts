@@ -2,9 +2,10 @@ import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { numberVar } from '../env.ts';
 import { bearerToken, clientKey, publicOrigin, readJson } from '../http.ts';
-import { createJob, jobLinks, jobStatus, jobStub, postJobEvent } from '../../lib/jobs.ts';
+import { createJob, jobLinks, jobStatus, postJobEvent } from '../../lib/jobs.ts';
 import { CreateJobBody, JOB_ID_PATTERN, JobEventInput, MAX_JOB_EVENT_BYTES, RoomtoneError } from '../../protocol/index.ts';
 import { requireAdmin } from '../admin.ts';
+import { openConnection } from '../limits.ts';
 
 export const jobs = new Hono<AppEnv>();
 
@@ -62,5 +63,5 @@ jobs.get('/:id/stream', async (c) => {
   const id = jobId(c);
   await spend(c, 'job-streams', numberVar(c.env.JOB_STREAMS_PER_MIN, 600), 'job stream connections');
   // The object accepts the socket itself, so it can hibernate with it.
-  return jobStub(c.env, id).fetch(c.req.raw);
+  return openConnection(c, 'JOBS', c.env.JOBS.idFromName(id));
 });

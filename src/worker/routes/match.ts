@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { CLIENT_ID_PATTERN, RoomtoneError } from '../../protocol/index.ts';
+import { openConnection } from '../limits.ts';
 
 /** `WS /api/v1/match/:client_id`: the upgrade goes to the client's MatchStream, which accepts it (hibernatable). */
 export const match = new Hono<AppEnv>();
@@ -11,5 +12,5 @@ match.get('/:client_id', async (c) => {
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     return c.json({ error: { code: 'bad_request', message: 'this endpoint needs a WebSocket upgrade' } }, 426);
   }
-  return c.env.MATCH.get(c.env.MATCH.idFromName(clientId)).fetch(c.req.raw);
+  return openConnection(c, 'MATCH', c.env.MATCH.idFromName(clientId));
 });

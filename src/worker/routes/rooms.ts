@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { bearerToken, publicOrigin, readJson } from '../http.ts';
-import { guardJoin, guardRoomCreation, recordJoinFailure } from '../limits.ts';
+import { guardJoin, guardRoomCreation, openConnection, recordJoinFailure } from '../limits.ts';
 import { TransportSession } from '../../durable/transport-session.ts';
 import { generateToken, hashToken } from '../../lib/tokens.ts';
 import {
@@ -114,12 +114,12 @@ rooms.get('/:code/ws', async (c) => {
   }
   const role = c.req.query('role') ?? 'viewer';
   if (!['viewer', 'controller', 'agent'].includes(role)) throw new RoomtoneError('bad_request', 'role must be viewer, controller or agent');
-  const { stub } = await joinRoom(c);
+  const { code, stub } = await joinRoom(c);
   // Controllers, the agent and tick streams talk to the room itself; plain
   // viewers may be placed on a relay when the room is crowded.
   if (role === 'viewer' && c.req.query('ticks') === undefined) {
     const place = await stub.assign();
-    if (place.target === 'relay') return c.env.RELAYS.get(c.env.RELAYS.idFromName(place.name)).fetch(c.req.raw);
+    if (place.target === 'relay') return openConnection(c, 'RELAYS', c.env.RELAYS.idFromName(place.name));
   }
-  return stub.fetch(c.req.raw);
+  return openConnection(c, 'TRANSPORT', c.env.TRANSPORT.idFromName(code));
 });
