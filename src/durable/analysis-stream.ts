@@ -211,9 +211,11 @@ export class AnalysisStream extends DurableObject<Env> {
       return this.refuse(ws, 'bad_json', 'bad_message', 'message is not valid JSON');
     }
     const type = (raw as { type?: unknown } | null)?.type;
-    const id = typeof (raw as { id?: unknown } | null)?.id === 'string' ? (raw as { id: string }).id : null;
+    // A request id is the client's correlation handle and comes back as such, but only one of the shape requests allow.
+    const rawId = (raw as { id?: unknown } | null)?.id;
+    const id = typeof rawId === 'string' && rawId.length >= 1 && rawId.length <= 64 ? rawId : null;
     if (typeof type !== 'string' || !(ANALYSIS_CLIENT_TYPES as readonly string[]).includes(type)) {
-      return this.refuse(ws, 'unknown_type', 'bad_message', `unknown message type ${JSON.stringify(type ?? null).slice(0, 40)}; expected one of ${ANALYSIS_CLIENT_TYPES.join(', ')}`, id);
+      return this.refuse(ws, 'unknown_type', 'bad_message', `unknown message type; expected one of ${ANALYSIS_CLIENT_TYPES.join(', ')}`, id);
     }
     switch (type) {
       case 'ping': {
@@ -267,7 +269,7 @@ export class AnalysisStream extends DurableObject<Env> {
     if (!p.success) return this.refuse(ws, 'bad_request', 'bad_message', `invalid hello: ${describeIssues(p.error).join('; ')}`, id);
     const { sample_rate, format } = p.data;
     if (!(ANALYSIS_FORMATS as readonly string[]).includes(format)) {
-      return this.refuse(ws, 'unsupported', 'unsupported_format', `format ${JSON.stringify(format).slice(0, 20)} is not supported; send "f32" or "s16" (little-endian, mono)`, id);
+      return this.refuse(ws, 'unsupported', 'unsupported_format', 'unsupported format; send "f32" or "s16" (little-endian, mono)', id);
     }
     if (sample_rate < ANALYSIS_MIN_RATE || sample_rate > ANALYSIS_MAX_RATE) {
       return this.refuse(ws, 'unsupported', 'unsupported_rate', `sample rate ${sample_rate} Hz is not supported; use ${ANALYSIS_MIN_RATE} to ${ANALYSIS_MAX_RATE} Hz`, id);

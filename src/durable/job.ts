@@ -148,7 +148,7 @@ export class Job extends DurableObject<Env> {
     }
     if (input.type === 'progress') {
       if (input.progress < job.progress) {
-        return { ok: false, code: 'conflict', message: `progress never goes backwards: the job is at ${job.progress}, got ${input.progress}` };
+        return { ok: false, code: 'conflict', message: `progress never goes backwards: the job is already at ${job.progress}` };
       }
       if (job.seq >= MAX_JOB_EVENTS) {
         return { ok: false, code: 'too_large', message: `a job logs at most ${MAX_JOB_EVENTS} events; only completed or error is accepted now` };
@@ -225,7 +225,7 @@ export class Job extends DurableObject<Env> {
     const job = this.job!;
     if (after > job.seq && !job.terminal) {
       // The client claims events this job never had: say so, then carry on live.
-      this.send(ws, { type: 'error', code: 'bad_request', message: `after=${after} is beyond the job's last event (${job.seq})`, id: null });
+      this.send(ws, { type: 'error', code: 'bad_request', message: `after is beyond the job's last event (${job.seq})`, id: null });
     }
     if (job.terminal && after >= job.terminal.seq) {
       // Every connection to an ended job ends with its terminal event, even
@@ -266,7 +266,7 @@ export class Job extends DurableObject<Env> {
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
       if (typeof type !== 'string' || !(JOB_CLIENT_TYPES as readonly string[]).includes(type)) {
-        return this.refuse(ws, 'unknown_type', `unknown message type ${JSON.stringify(type ?? null).slice(0, 40)}; expected one of ${JOB_CLIENT_TYPES.join(', ')}`);
+        return this.refuse(ws, 'unknown_type', `unknown message type; expected one of ${JOB_CLIENT_TYPES.join(', ')}`);
       }
       return this.refuse(ws, 'bad_request', `invalid ${type}: ${describeIssues(parsed.error).join('; ')}`);
     }
@@ -283,7 +283,7 @@ export class Job extends DurableObject<Env> {
         const job = this.job;
         if (!job) return;
         if (msg.after > job.seq) {
-          return this.refuse(ws, 'bad_request', `after=${msg.after} is beyond the job's last event (${job.seq})`);
+          return this.refuse(ws, 'bad_request', `after is beyond the job's last event (${job.seq})`);
         }
         // Any message proves the client is alive.
         if (att) {

@@ -152,5 +152,11 @@ export type RoomServerMessage =
 
 /** Turns zod issues into short "path: message" lines for error bodies. */
 export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.slice(0, 8).map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message));
+  return error.issues.slice(0, 8).map((i) => {
+    // zod names unknown keys in its message; a key is the client's own text
+    // (a token pasted into the wrong place), so say how many, not which.
+    const message = i.code === 'unrecognized_keys' ? `${i.keys.length} unknown field${i.keys.length === 1 ? '' : 's'} (not part of this message)` : i.message;
+    // Paths name only schema fields and indices (no schema here has free-form keys).
+    return i.path.length ? `${i.path.join('.')}: ${message}` : message;
+  });
 }

@@ -26,7 +26,8 @@ app.get('/r/:code', async (c) => {
   return c.env.ASSETS.fetch(new Request(new URL('/room', c.req.url), c.req.raw));
 });
 
-app.all('/api/*', (c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
+// The path is not repeated back: it is the client's own text.
+app.all('/api/*', (c) => c.json({ error: { code: 'not_found', message: 'no such API route (see the README for the routes)' } }, 404));
 
 app.notFound(async (c) => {
   if (c.env.ASSETS) return c.env.ASSETS.fetch(c.req.raw);

@@ -20,7 +20,7 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, limit
     if (type && !/json|text\/plain|x-www-form-urlencoded/i.test(type)) {
       // curl -d labels bodies form-urlencoded and fetch labels strings text/plain:
       // accept JSON under either, refuse what is plainly something else.
-      throw new RoomtoneError('unsupported', `expected application/json, got ${type.slice(0, 60)}`);
+      throw new RoomtoneError('unsupported', 'expected a JSON body (application/json)');
     }
     try {
       raw = JSON.parse(text);

@@ -167,3 +167,100 @@ describe('job input, property-based', () => {
     expect(closed).toBe(1000);
   });
 });
+
+/** A token-like string that cannot occur in any message of ours by chance. */
+const marker = fc.integer({ min: 1e9, max: 2 ** 52 }).map((n) => `qz${n.toString(36)}xq`);
+
+/** Puts the marker in one field (key or value) of an otherwise plausible body. */
+function withMarker(m: string): fc.Arbitrary<{ what: string; body: string }> {
+  const bodies: Array<[string, unknown]> = [
+    ['kind', { kind: `${m}!` }],
+    ['unknown key', { kind: 'fuzz', [m]: 1 }],
+    ['nested unknown key', { type: 'progress', progress: 5, stage: 's', [m]: { a: 1 } }],
+    ['type', { type: m }],
+    ['progress', { type: 'progress', progress: m, stage: 's' }],
+    ['retryable', { type: 'error', message: 'x', retryable: m }],
+    ['result_url', { type: 'completed', result_url: `${m} not a url` }],
+    ['id', { type: 'progress', progress: 5, stage: 's', id: { [m]: m } }],
+    ['heartbeat_ms', { kind: 'fuzz', heartbeat_ms: m }],
+    ['title', { kind: 'fuzz', title: m.repeat(100) }],
+    ['stage', { type: 'progress', progress: 5, stage: m.repeat(40) }],
+  ];
+  return fc.oneof(
+    fc.constantFrom(...bodies).map(([what, b]) => ({ what, body: JSON.stringify(b) })),
+    fc.constant({ what: 'not JSON', body: `{${m}` }),
+    fc.constant({ what: 'a bare string', body: JSON.stringify(m) }),
+  );
+}
+
+async function expectNoEcho(res: Response, m: string, what: string): Promise<void> {
+  const text = await res.text();
+  if (res.status >= 400) expect(text.includes(m), `${what}: ${res.status} ${text.slice(0, 200)}`).toBe(false);
+  for (const [k, v] of res.headers) expect(v.includes(m), `${what}: header ${k}`).toBe(false);
+}
+
+describe('error answers never repeat what the client sent', () => {
+  it('job creation, events, status, paths and content types', async () => {
+    const job = await createJob();
+    await fc.assert(
+      fc.asyncProperty(
+        marker.chain((m) => withMarker(m).map((b) => ({ m, ...b }))),
+        async ({ m, what, body }) => {
+          const client = ip('marker');
+          await expectNoEcho(await api('/api/v1/jobs', { method: 'POST', headers: ADMIN, body, ip: client }), m, `create: ${what}`);
+          const publisher = { ...ADMIN, authorization: `Bearer ${job.publish_token}` };
+          await expectNoEcho(await api(`/api/v1/jobs/${job.job_id}/events`, { method: 'POST', headers: publisher, body }), m, `event: ${what}`);
+          // A wrong publish token is the classic pasted secret.
+          await expectNoEcho(await api(`/api/v1/jobs/${job.job_id}/events`, { method: 'POST', headers: { ...ADMIN, authorization: `Bearer ${m}` }, body }), m, 'token');
+          await expectNoEcho(await api(`/api/v1/jobs/${job.job_id}/events`, { method: 'POST', headers: { ...publisher, 'content-type': `application/${m}` }, body }), m, 'content type');
+          await expectNoEcho(await api(`/api/v1/jobs/${job.job_id}?after=${m}`), m, 'after');
+          await expectNoEcho(await api(`/api/v1/jobs/${m}`), m, 'job id');
+          await expectNoEcho(await api(`/api/v1/jobs/${m}/stream`, { headers: { upgrade: 'websocket' } }), m, 'stream id');
+          await expectNoEcho(await api(`/api/v1/${m}`), m, 'route');
+        },
+      ),
+      { numRuns: 40 },
+    );
+    // Progress that goes backwards is refused without repeating the value sent.
+    const publisher = { ...ADMIN, authorization: `Bearer ${job.publish_token}` };
+    const accepted = await api(`/api/v1/jobs/${job.job_id}/events`, { method: 'POST', headers: publisher, body: JSON.stringify({ type: 'progress', progress: 90, stage: 's' }) });
+    expect(accepted.status).toBe(200);
+    const back = await api(`/api/v1/jobs/${job.job_id}/events`, { method: 'POST', headers: publisher, body: JSON.stringify({ type: 'progress', progress: 12.3456789, stage: 's' }) });
+    expect(back.status).toBe(409);
+    expect(await back.text()).not.toContain('12.3456789');
+  });
+
+  it('job stream frames', async () => {
+    const job = await createJob();
+    const res = await api(`/api/v1/jobs/${job.job_id}/stream?after=999999937`, { headers: { upgrade: 'websocket' }, ip: ip('marker-stream') });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const got: string[] = [];
+    ws.addEventListener('message', (e) => got.push(e.data as string));
+    await fc.assert(
+      fc.asyncProperty(marker, fc.nat(5), async (m, shape) => {
+        const from = got.length;
+        const frames = [
+          JSON.stringify({ type: m }),
+          JSON.stringify({ type: 'resume', after: m }),
+          JSON.stringify({ type: 'resume', after: 1, [m]: 1 }),
+          JSON.stringify({ type: 'pong', id: m }),
+          `{${m}`,
+          JSON.stringify({ [m]: m }),
+        ];
+        ws.send(frames[shape]);
+        await sleep(60);
+        for (const f of got.slice(from)) expect(f.includes(m), f).toBe(false);
+      }),
+      { numRuns: 40 },
+    );
+    // The `after` beyond the log is said, not repeated.
+    expect(got.some((f) => f.includes('999999937'))).toBe(false);
+    ws.send(JSON.stringify({ type: 'resume', after: 999999929 }));
+    await sleep(100);
+    expect(got.some((f) => f.includes('beyond'))).toBe(true);
+    expect(got.some((f) => f.includes('999999929'))).toBe(false);
+    ws.close(1000, 'done');
+  });
+});

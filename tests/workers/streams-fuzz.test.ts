@@ -162,6 +162,70 @@ describe('analysis stream input, property-based', () => {
   });
 });
 
+/** A token-like string that cannot occur in any message of ours by chance. */
+const marker = fc.integer({ min: 1e9, max: 2 ** 52 }).map((n) => `qz${n.toString(36)}xq`);
+
+describe('analysis errors never repeat what the client sent', () => {
+  it('in stream frames: the marker in any field of any message comes back in no error (a request id only as the id, and only when valid)', async () => {
+    const s = await open<AnalysisServerMessage>(`/api/v1/analysis/fuzz-echo-${Date.now()}`);
+    await s.until((m) => m.type === 'welcome', 'welcome');
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(marker, fc.nat(11), async (m, shape) => {
+        const frames: unknown[] = [
+          { type: m },
+          { type: 'hello', role: m },
+          { type: 'hello', role: 'source', sample_rate: 48_000, format: m },
+          { type: 'hello', role: 'source', sample_rate: m, format: 'f32' },
+          { type: 'hello', role: 'watcher', [m]: 1 },
+          { type: 'ping', t0: m },
+          { type: 'ping', [m]: m },
+          { type: 'stats', id: m.repeat(8) },
+          { type: 'stats', id: { [m]: 1 } },
+          { type: 'hello', role: 'source', sample_rate: 48_000, format: 'f32', t0_server_ms: m },
+          `{${m}`,
+          m,
+        ];
+        const f = frames[shape];
+        const from = s.got.length;
+        s.send(typeof f === 'string' ? f : JSON.stringify(f));
+        const mark = `echo-${n++}`;
+        s.send(JSON.stringify({ type: 'ping', id: mark }));
+        await s.until((x) => x.type === 'pong' && x.id === mark, 'the marker pong', from);
+        for (const r of s.got.slice(from)) {
+          if (r.type !== 'error') continue;
+          expect(JSON.stringify({ ...r, id: null }).includes(m), JSON.stringify(r)).toBe(false);
+          // An id longer than requests allow is not a request id: it is not sent back.
+          if (shape === 7) expect(r.id).toBeNull();
+        }
+      }),
+      { numRuns: 60 },
+    );
+    s.close();
+  });
+
+  it('in REST answers: stream ids, room codes, WAV bodies and the async preference', async () => {
+    await fc.assert(
+      fc.asyncProperty(marker, async (m) => {
+        const answers = [
+          await api(`/api/v1/analysis/${m}!`, { headers: { upgrade: 'websocket' } }),
+          await api(`/api/v1/analysis/${m}`),
+          await api(`/api/v1/rooms/${m}/analysis/x`, { headers: { upgrade: 'websocket' }, ip: '10.77.0.1' }),
+          await api('/api/v1/analyze', { method: 'POST', body: `RIFF${m}WAVEfmt ${m}` }),
+          await api('/api/v1/analyze?async=1', { method: 'POST', body: m, headers: { prefer: m } }),
+          await api(`/api/v1/analyze/results/${m}`),
+        ];
+        for (const res of answers) {
+          const text = await res.text();
+          expect(res.status).toBeGreaterThanOrEqual(400);
+          expect(text.includes(m), text.slice(0, 200)).toBe(false);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
 describe('match stream input, property-based', () => {
   it('answers every sequence of frames with typed messages and still ends cleanly', async () => {
     const clientId = `fuzz-${Date.now()}`;
