@@ -167,7 +167,9 @@ export class AnalysisPipeline {
     const hop = this.config.hopSize;
     while (i < len) {
       const take = Math.min(n - this.writePos, len - i);
-      w.set(take === len ? samples : samples.subarray(i, i + take), this.writePos);
+      // A loop, not set(subarray()): push() allocates nothing per hop.
+      const at = this.writePos - i;
+      for (let j = i; j < i + take; j++) w[at + j] = samples[j];
       this.lowPos += this.decimator.process(samples, i, i + take, low, this.lowPos);
       this.writePos += take;
       i += take;

@@ -13,8 +13,12 @@
 //    grid the Hann window of the first N samples is 0.5 - 0.5 cos(2π·2n/F), so
 //    X_hann[m] = 0.5 X[2m] - 0.25 (X[2m-2] + X[2m+2]) exactly.
 // Every buffer is allocated here; analyze() allocates nothing.
+//
+// The power spectrum is real and even, so its inverse (the autocorrelation)
+// is a type-I DCT: it is computed with a real FFT of half the inverse's size
+// (Numerical Recipes' cosft1), which halves the cost of the second transform.
 import type { KissFFT } from '../kissfft.ts';
-import { RealFFT, RealIFFT } from '../fft.ts';
+import { RealFFT } from '../fft.ts';
 
 /** Bandwidth kept for the autocorrelation: enough harmonics for any f0 up to ~2 kHz. */
 const ACF_MIN_BANDWIDTH_HZ = 5_000;
@@ -37,8 +41,8 @@ export class SharedSpectrum {
   readonly power: Float32Array;
   /**
    * Band-limited autocorrelation at lags decimation·i, i = 0..N/decimation,
-   * unnormalised: multiply by `acfScale` for r(τ)/r(0). A view into the WASM
-   * heap, valid until the next analyze().
+   * unnormalised: multiply by `acfScale` for r(τ)/r(0). Rewritten by every
+   * analyze().
    */
   acf: Float32Array;
   acfScale = 0;
@@ -51,7 +55,13 @@ export class SharedSpectrum {
   mean = 0;
 
   private readonly fft: RealFFT;
-  private readonly ifft: RealIFFT;
+  /** The half-size real FFT behind the autocorrelation's cosine transform. */
+  private readonly cosFft: RealFFT;
+  /** sin(πk/M) and cos(πk/M), k < M/2, for the cosine transform of M + 1 points. */
+  private readonly cosSin: Float64Array;
+  private readonly cosCos: Float64Array;
+  /** The band-weighted power spectrum up to the cut (the cosine transform's input; zero above). */
+  private readonly acfIn: Float64Array;
   private readonly lowPower: Float64Array;
   private readonly bandWeight: Float64Array;
   /** Bins above this carry no weight (and stay zero in the inverse's input). */
@@ -74,17 +84,25 @@ export class SharedSpectrum {
     while (sampleRate / (2 * d) / 2 / ACF_OVERSAMPLE >= ACF_MIN_BANDWIDTH_HZ && d < 8 && windowSize / (2 * d) >= 64) d *= 2;
     this.decimation = d;
     this.fft = new RealFFT(kiss, this.fftSize);
+    // The inverse would be of size F/d; its cosine transform takes M = F/(2d) + 1 points.
+    const m = this.fftSize / (2 * d);
     try {
-      this.ifft = new RealIFFT(kiss, this.fftSize / d);
+      this.cosFft = new RealFFT(kiss, m);
     } catch (e) {
       this.fft.dispose();
       throw e;
     }
     this.fft.input.fill(0);
-    this.ifft.spectrum.fill(0);
+    this.cosSin = new Float64Array(m / 2);
+    this.cosCos = new Float64Array(m / 2);
+    for (let k = 0; k < m / 2; k++) {
+      this.cosSin[k] = Math.sin((Math.PI * k) / m);
+      this.cosCos[k] = Math.cos((Math.PI * k) / m);
+    }
+    this.acfIn = new Float64Array(m + 1);
     this.power = new Float32Array(windowSize / 2 + 1);
     this.acfLength = windowSize / d + 1;
-    this.acf = this.ifft.output;
+    this.acf = new Float32Array(this.acfLength);
     this.cumEnergy = new Float64Array(windowSize + 1);
     this.lowPower = new Float64Array(this.fftSize / d / 2 + 1);
     const kMax = this.lowPower.length - 1;
@@ -119,26 +137,26 @@ export class SharedSpectrum {
       cum[i + 1] = e;
     }
     this.energy = e;
+    if (e === 0) {
+      // Digital silence (or a constant): every transform below is exactly
+      // zero, so skip them. Muted inputs and the gaps between takes are common.
+      this.silent();
+      return;
+    }
     const X = this.fft.forward();
 
     // Autocorrelation: |X|² below the kept bandwidth, inverse at the decimated size.
     const low = this.lowPower;
-    const S = this.ifft.spectrum;
     const bw = this.bandWeight;
-    // Bins above the cut were zeroed at creation and kiss_fftri never writes its input.
     const cutBin = this.cutBin;
     for (let k = 0; k <= cutBin; k++) {
       const re = X[2 * k];
       const im = X[2 * k + 1];
-      const p = (re * re + im * im) * bw[k];
-      low[k] = p;
-      S[2 * k] = p;
-      S[2 * k + 1] = 0;
+      low[k] = (re * re + im * im) * bw[k];
     }
-    const r = this.ifft.inverse();
-    const r0 = r[0];
+    this.cosineTransform();
+    const r0 = this.acf[0];
     this.acfZero = r0;
-    this.acf = r;
     this.acfScale = r0 > 0 ? 1 / r0 : 0;
 
     // Hann spectrum at the even bins of the padded grid:
@@ -159,6 +177,57 @@ export class SharedSpectrum {
       const re = 0.5 * X[k4] - 0.25 * (X[k4 - 4] + X[k4 + 4]);
       const im = 0.5 * X[k4 + 1] - 0.25 * (X[k4 - 3] + X[k4 + 5]);
       P[m] = (re * re + im * im) * scale;
+    }
+  }
+
+  private silent(): void {
+    this.lowPower.fill(0);
+    this.acf.fill(0);
+    this.power.fill(0);
+    this.acfZero = 0;
+    this.acfScale = 0;
+  }
+
+  /**
+   * acf[n] = S_0 + (-1)^n S_M + 2 Σ_{0<k<M} S_k cos(πkn/M), n = 0..M, for the
+   * weighted power spectrum S (zero above the cut): exactly what the real
+   * inverse FFT of size 2M gave, from one real FFT of size M (cosft1 with
+   * kiss_fftr's e^{-i} sign; the odd outputs are a running sum).
+   */
+  private cosineTransform(): void {
+    const m = this.acfIn.length - 1;
+    const half = m / 2;
+    const y = this.acfIn;
+    const low = this.lowPower;
+    const cutBin = this.cutBin;
+    // Bins above the cut stay zero: written once here, never after.
+    for (let k = 0; k <= cutBin; k++) y[k] = low[k];
+    const z = this.cosFft.input;
+    const sn = this.cosSin;
+    const cs = this.cosCos;
+    let sum = 0.5 * (y[0] - y[m]);
+    z[0] = 0.5 * (y[0] + y[m]);
+    z[half] = y[half];
+    for (let k = 1; k < half; k++) {
+      const a = y[k];
+      const b = y[m - k];
+      const y1 = 0.5 * (a + b);
+      const y2 = a - b;
+      z[k] = y1 - sn[k] * y2;
+      z[m - k] = y1 + sn[k] * y2;
+      sum += cs[k] * y2;
+    }
+    const X = this.cosFft.forward();
+    const out = this.acf;
+    // Scaled by two: the inverse FFT's sum counts each bin below M twice.
+    out[0] = 2 * X[0];
+    out[m] = 2 * X[m];
+    out[1] = 2 * sum;
+    let odd = sum;
+    for (let j = 1; j < half; j++) {
+      out[2 * j] = 2 * X[2 * j];
+      odd -= X[2 * j + 1];
+      out[2 * j + 1] = 2 * odd;
     }
   }
 
@@ -192,6 +261,6 @@ export class SharedSpectrum {
     if (this.disposed) return;
     this.disposed = true;
     this.fft.dispose();
-    this.ifft.dispose();
+    this.cosFft.dispose();
   }
 }
