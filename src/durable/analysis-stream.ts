@@ -74,6 +74,8 @@ interface SourceState {
   /** Server time when the current binary frame arrived, and the stream time of its end. */
   arrivalMs: number;
   arrivalEndT: number;
+  /** The pipeline's frame callback, bound once: a closure per audio frame is garbage. */
+  onFrame: (f: AnalysisFrame) => void;
 }
 
 const SEQ_BLOCK = 1000;
@@ -122,6 +124,12 @@ export class AnalysisStream extends DurableObject<Env> {
   /** Attachments read once per socket per wake-up (deserialising on every audio frame is not free). */
   private attachments = new WeakMap<WebSocket, SocketAttachment>();
   private counters = { frames: 0, results: 0, onsets: 0, clipped: 0 };
+  /**
+   * Sockets that said hello (the source and the watchers): who results go to.
+   * Built from getWebSockets() once per wake-up, then kept up to date, so a
+   * result does not enumerate and look up every socket of the object.
+   */
+  private members: WebSocket[] | null = null;
   private dropped: Partial<Record<AnalysisErrorReason, number>> = {};
   private lastSaveMs = 0;
   private anchor: { anchor: Anchor | null; fetchedMs: number; inFlight: boolean } = { anchor: null, fetchedMs: 0, inFlight: false };
@@ -158,7 +166,7 @@ export class AnalysisStream extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> | void {
     const received = Date.now();
     if (typeof message === 'string') return this.onText(ws, message, received);
     return this.onAudio(ws, message, received);
@@ -246,6 +254,7 @@ export class AnalysisStream extends DurableObject<Env> {
       if (!p.success) return this.refuse(ws, 'bad_request', 'bad_message', `invalid hello: ${describeIssues(p.error).join('; ')}`, id);
       att.role = 'watcher';
       this.setAttachment(ws, att);
+      this.addMember(ws);
       this.errorsInRow.delete(ws);
       const src = this.source;
       const cfg = src?.pipeline.config;
@@ -281,6 +290,7 @@ export class AnalysisStream extends DurableObject<Env> {
     att.format = format as AnalysisFormat;
     att.t0_server_ms = p.data.t0_server_ms ?? null;
     this.setAttachment(ws, att);
+    this.addMember(ws);
     this.errorsInRow.delete(ws);
     const rec = this.record!;
     const src = this.startSource(ws, att, rec.samples_saved);
@@ -299,7 +309,8 @@ export class AnalysisStream extends DurableObject<Env> {
     this.broadcast({ type: 'status', state: 'source_joined', message: `a source joined at ${sample_rate} Hz ${format}`, seq: this.seq, sample_rate }, ws);
   }
 
-  private async onAudio(ws: WebSocket, data: ArrayBuffer, received: number): Promise<void> {
+  /** Synchronous unless the object restarted or the stream position is due to be saved. */
+  private onAudio(ws: WebSocket, data: ArrayBuffer, received: number): Promise<void> | void {
     const att = this.attachment(ws);
     if (att.role !== 'source') {
       if (att.role === 'watcher') return this.refuse(ws, 'forbidden', 'not_source', 'watchers cannot send audio');
@@ -309,18 +320,27 @@ export class AnalysisStream extends DurableObject<Env> {
     if (!src || src.ws !== ws) {
       // The object restarted (eviction, deploy) while this source streamed:
       // the DSP state is gone. Rebuild it from the attachment and say so.
-      const rec = this.record!;
-      rec.restarts++;
-      src = this.startSource(ws, att, rec.samples_saved);
-      await this.save(true);
-      this.broadcast({
-        type: 'status',
-        state: 'restarted',
-        message: 'the analysis restarted (the stream object was evicted or restarted): pitch and onset history begin again; seq continues',
-        seq: this.seq,
-        sample_rate: src.sampleRate,
-      });
+      return this.restartAndAnalyse(ws, att, data, received);
     }
+    return this.analyse(ws, src, data, received);
+  }
+
+  private async restartAndAnalyse(ws: WebSocket, att: SocketAttachment, data: ArrayBuffer, received: number): Promise<void> {
+    const rec = this.record!;
+    rec.restarts++;
+    const src = this.startSource(ws, att, rec.samples_saved);
+    await this.save(true);
+    this.broadcast({
+      type: 'status',
+      state: 'restarted',
+      message: 'the analysis restarted (the stream object was evicted or restarted): pitch and onset history begin again; seq continues',
+      seq: this.seq,
+      sample_rate: src.sampleRate,
+    });
+    await this.analyse(ws, src, data, received);
+  }
+
+  private analyse(ws: WebSocket, src: SourceState, data: ArrayBuffer, received: number): Promise<void> | void {
     const bytes = data.byteLength;
     const width = src.format === 'f32' ? 4 : 2;
     if (bytes > MAX_ANALYSIS_FRAME_BYTES) return this.refuse(ws, 'too_large', 'frame_too_large', `binary frames are limited to ${MAX_ANALYSIS_FRAME_BYTES} bytes; split the audio`);
@@ -342,6 +362,8 @@ export class AnalysisStream extends DurableObject<Env> {
     let clipped = 0;
     if (src.format === 'f32') {
       const f = new Float32Array(data, 0, n);
+      // The first sample too far out, if any; NaN or ±Inf anywhere in the frame takes precedence.
+      let wild = -1;
       for (let i = 0; i < n; i++) {
         const v = f[i];
         if (v >= -1 && v <= 1) {
@@ -349,11 +371,12 @@ export class AnalysisStream extends DurableObject<Env> {
           continue;
         }
         if (v - v !== 0) return this.refuse(ws, 'bad_request', 'non_finite_samples', `sample ${i} of the frame is ${String(v)}; frames must hold finite numbers (the frame was dropped)`);
-        if (v > ANALYSIS_F32_MAX_MAGNITUDE || v < -ANALYSIS_F32_MAX_MAGNITUDE) {
-          return this.refuse(ws, 'bad_request', 'samples_out_of_range', `sample ${i} of the frame is ${String(v)}; f32 audio is full scale at ±1 and samples beyond ±${ANALYSIS_F32_MAX_MAGNITUDE} are not audio at that scale (integer PCM sent as f32?); the frame was dropped`);
-        }
+        if ((v > ANALYSIS_F32_MAX_MAGNITUDE || v < -ANALYSIS_F32_MAX_MAGNITUDE) && wild < 0) wild = i;
         x[i] = v > 0 ? 1 : -1;
         clipped++;
+      }
+      if (wild >= 0) {
+        return this.refuse(ws, 'bad_request', 'samples_out_of_range', `sample ${wild} of the frame lies beyond ±${ANALYSIS_F32_MAX_MAGNITUDE}: f32 audio is full scale at ±1, and this is not audio at that scale (integer PCM sent as f32?); the frame was dropped`);
       }
     } else {
       const s = new Int16Array(data, 0, n);
@@ -365,13 +388,17 @@ export class AnalysisStream extends DurableObject<Env> {
     this.errorsInRow.delete(ws);
     src.arrivalMs = received;
     src.arrivalEndT = (src.base + src.pipeline.samplesIn + n) / src.sampleRate;
-    src.pipeline.push(x, (f) => this.onFrame(src!, f));
+    src.pipeline.push(x, src.onFrame);
     if (src.pending) this.emit(src);
-    await this.save(false);
+    if (this.saveDue()) return this.save(false);
   }
 
   private async onClose(ws: WebSocket): Promise<void> {
     this.errorsInRow.delete(ws);
+    if (this.members) {
+      const i = this.members.indexOf(ws);
+      if (i >= 0) this.members.splice(i, 1);
+    }
     const src = this.source;
     if (src && src.ws === ws) {
       if (src.pending) this.emit(src);
@@ -411,6 +438,7 @@ export class AnalysisStream extends DurableObject<Env> {
       hopS: pipeline.config.hopSize / rate,
       arrivalMs: now,
       arrivalEndT: base / rate,
+      onFrame: (f) => this.onFrame(src, f),
     };
     this.source = src;
     if (this.record!.room) void this.refreshAnchor(true);
@@ -442,27 +470,29 @@ export class AnalysisStream extends DurableObject<Env> {
     if (!p) return;
     src.pending = null;
     src.lastSentT = p.t;
-    let pitch: AnalysisResult['pitch'] = null;
+    // The result is written as JSON directly: every field is a number, null or
+    // a note name, and building an object to stringify it cost more than the
+    // rest of the message's handling. Same text as JSON.stringify of an
+    // AnalysisResult (tests parse it as one).
+    let pitch = 'null';
     if (p.voiced) {
       const d = describePitch(p.hz);
-      pitch = { hz: Math.round(p.hz * 100) / 100, note: d.note, cents: d.cents, confidence: r3(p.clarity) };
+      pitch = `{"hz":${Math.round(p.hz * 100) / 100},"note":"${d.note}","cents":${d.cents},"confidence":${r3(p.clarity)}}`;
     }
-    const msg: AnalysisResult = {
-      type: 'analysis',
-      seq: ++this.seq,
-      t: r6(p.t),
-      pitch,
-      onsets: src.pendingOnsets.map(r6),
-      dynamics: { rms_db: Math.round(p.rms * 100) / 100, peak_db: Math.round(p.peak * 100) / 100, velocity: p.velocity },
-    };
+    const onsets = src.pendingOnsets;
+    let list = '';
+    for (let i = 0; i < onsets.length; i++) list += (i ? ',' : '') + r6(onsets[i]);
+    let text = `{"type":"analysis","seq":${++this.seq},"t":${r6(p.t)},"pitch":${pitch},"onsets":[${list}],"dynamics":{"rms_db":${Math.round(p.rms * 100) / 100},"peak_db":${Math.round(p.peak * 100) / 100},"velocity":${p.velocity}}`;
     if (this.record!.room) {
-      msg.beat = this.beatAt(src, p.t);
-      msg.onset_beats = src.pendingOnsets.map((t) => this.beatAt(src, t));
+      let beats = '';
+      for (let i = 0; i < onsets.length; i++) beats += (i ? ',' : '') + String(this.beatAt(src, onsets[i]));
+      text += `,"beat":${String(this.beatAt(src, p.t))},"onset_beats":[${beats}]`;
       if (Date.now() - this.anchor.fetchedMs > ANCHOR_REFRESH_MS) void this.refreshAnchor(false);
     }
-    src.pendingOnsets.length = 0;
+    text += '}';
+    onsets.length = 0;
     this.counters.results++;
-    this.broadcast(msg);
+    this.broadcastText(text);
   }
 
   /** The room's beat position at stream time t, or null while the room's anchor is unknown. */
@@ -498,6 +528,13 @@ export class AnalysisStream extends DurableObject<Env> {
     this.record = { stream, room, seq_ceiling: SEQ_BLOCK, samples_saved: 0, restarts: 0 };
     this.seq = 0;
     await this.ctx.storage.put('stream', this.record);
+  }
+
+  /** Whether save(false) would write now (checked before calling it, so most frames need no promise). */
+  private saveDue(): boolean {
+    const rec = this.record;
+    if (!rec) return false;
+    return this.seq + SEQ_BLOCK / 10 >= rec.seq_ceiling || Date.now() - this.lastSaveMs >= SAVE_EVERY_MS;
   }
 
   /** Persists the seq block and stream position: at once when forced or when seq nears its ceiling, else every few seconds. */
@@ -590,14 +627,33 @@ export class AnalysisStream extends DurableObject<Env> {
 
   /** To the source and every watcher (undecided sockets get nothing until their hello). */
   private broadcast(msg: AnalysisServerMessage, except?: WebSocket): void {
-    const text = JSON.stringify(msg);
-    for (const ws of this.ctx.getWebSockets()) {
-      if (ws === except || !this.attachment(ws).role) continue;
+    this.broadcastText(JSON.stringify(msg), except);
+  }
+
+  private broadcastText(text: string, except?: WebSocket): void {
+    const members = this.memberList();
+    for (let i = 0; i < members.length; i++) {
+      const ws = members[i];
+      if (ws === except) continue;
       try {
         ws.send(text);
       } catch {
         // closing
       }
     }
+  }
+
+  private memberList(): WebSocket[] {
+    if (!this.members) {
+      // After a wake-up: the sockets the runtime kept, with the roles their attachments hold.
+      this.members = [];
+      for (const ws of this.ctx.getWebSockets()) if (this.attachment(ws).role) this.members.push(ws);
+    }
+    return this.members;
+  }
+
+  private addMember(ws: WebSocket): void {
+    const members = this.memberList();
+    if (!members.includes(ws)) members.push(ws);
   }
 }

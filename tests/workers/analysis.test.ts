@@ -12,13 +12,18 @@ type Msg = AnalysisServerMessage;
 class StreamSocket {
   readonly ws: WebSocket;
   readonly messages: Msg[] = [];
+  /** The text of every message as it arrived. */
+  readonly texts: string[] = [];
   private taken = 0;
   closed: { code: number; reason: string } | null = null;
 
   constructor(ws: WebSocket) {
     this.ws = ws;
     ws.accept();
-    ws.addEventListener('message', (e) => this.messages.push(JSON.parse(e.data as string)));
+    ws.addEventListener('message', (e) => {
+      this.texts.push(e.data as string);
+      this.messages.push(JSON.parse(e.data as string));
+    });
     ws.addEventListener('close', (e) => (this.closed = { code: e.code, reason: e.reason }));
   }
 
@@ -127,6 +132,8 @@ describe('a live analysis stream', () => {
       expect(r.dynamics.velocity).toBeGreaterThan(50);
       expect(r.dynamics.rms_db).toBeLessThan(0);
     }
+    // Results are written as JSON text directly: exactly what JSON.stringify would give.
+    for (const text of s.texts) expect(JSON.stringify(JSON.parse(text))).toBe(text);
     for (let i = 1; i < got.length; i++) {
       expect(got[i].seq).toBe(got[i - 1].seq + 1);
       expect(got[i].t - got[i - 1].t).toBeLessThanOrEqual(0.05 + 1e-9);
@@ -289,7 +296,7 @@ describe('bad input gets a typed error frame', () => {
       s.sendAudio(chunk);
     }
     const e = await expectError(s, 'bad_request', 'samples_out_of_range');
-    expect(e.message).toMatch(/100000/);
+    expect(e.message).toMatch(/sample 100 of the frame lies beyond ±16/);
     await s.until(() => s.results().some((r) => r.t >= 1.5), 'results up to 1.5 s');
     // Every result whose window (±23 ms) holds none of those samples has the tone's pitch.
     const hit = (t: number) => [22_050, 30_000].some((at) => Math.abs(t - at / 44_100) < 0.03);
@@ -404,6 +411,7 @@ describe('a room-owned stream', () => {
     expect(beats.length).toBe(3);
     [1, 2, 2.5].forEach((b, i) => expect(Math.abs(beats[i]! - b)).toBeLessThan(0.05));
     expect(typeof s.results().at(-1)!.beat).toBe('number');
+    for (const text of s.texts) expect(JSON.stringify(JSON.parse(text))).toBe(text);
     s.close();
   });
 });

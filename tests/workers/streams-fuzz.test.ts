@@ -142,10 +142,8 @@ describe('analysis stream input, property-based', () => {
       { numRuns: 100 },
     );
     expect(s.closed).toBeNull();
-    // The stream still works: a clean tone at half scale is measured at -9 dB RMS.
-    // (Its pitch is not asserted: a single accepted sample far outside -1..1
-    // silences pitch detection for seconds, a known DSP issue listed in
-    // docs/reliability.md.)
+    // The stream still works: a clean tone at half scale is measured at -9 dB RMS,
+    // with its pitch (junk before it, clipped or refused, does not silence it).
     const from = s.got.length;
     const x = tone(440, 0.5, rate);
     for (let i = 0; i < x.length; i += 800) s.send(new Uint8Array(x.slice(i, i + 800).buffer));
@@ -157,6 +155,7 @@ describe('analysis stream input, property-based', () => {
     expect(results.length).toBeGreaterThanOrEqual(5);
     // The first result may still cover the end of the fuzzed audio.
     for (const r of results.slice(2)) expect(r.type === 'analysis' && r.dynamics.rms_db).toBeCloseTo(-9.03, 0);
+    for (const r of results.slice(3)) expect(r.type === 'analysis' && r.pitch?.note).toBe('A4');
     expect(s.got.slice(from).filter((m) => m.type === 'error')).toEqual([]);
     s.close();
   });
