@@ -17,7 +17,10 @@
 // worker) and queries through `WS /api/v1/match/:client_id`.
 //
 // Env: BENCH_MATCH_MIDI (catalog MIDI pieces, 20), BENCH_MATCH_QUERIES (per
-// track and degradation, 2), BENCH_MATCH_E2E=0 to skip the end-to-end part.
+// track and degradation, 2), BENCH_MATCH_E2E=0 to skip the end-to-end part;
+// while iterating: BENCH_MATCH_ONLY (comma-separated degradation names, e.g.
+// "clean,snr 0 dB,speed +3%"), BENCH_MATCH_BASELINE=0 (no exactSpeed run),
+// BENCH_MATCH_NEGATIVES (queries per negative track, 8).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig } from '../wasm/fingerprint/index.ts';
@@ -29,7 +32,9 @@ import { hasTool, lossy, midiTrack, recordings, RATE, type CorpusTrack } from '.
 const MIDI_TRACKS = Number(process.env.BENCH_MATCH_MIDI ?? 20);
 const MIDI_NEGATIVES = 20;
 const QUERIES = Number(process.env.BENCH_MATCH_QUERIES ?? 2);
-const NEGATIVE_QUERIES = 8;
+const NEGATIVE_QUERIES = Number(process.env.BENCH_MATCH_NEGATIVES ?? 8);
+const ONLY = process.env.BENCH_MATCH_ONLY?.split(',').map((x) => x.trim());
+const BASELINE = process.env.BENCH_MATCH_BASELINE !== '0';
 const QUERY_S = 10;
 const CHUNK_S = 0.1;
 const OFFSET_TOLERANCE_S = 0.1;
@@ -229,7 +234,7 @@ function merged(rows: Row[]): Row[] {
 const HEAD = ['degradation', 'music', 'queries', 'top-1', 'offset ±0.1 s', 'wrong track', 'first match p50 (s)', 'p90 (s)', 'lookup × RT (CPU)'];
 
 console.log(`\nqueries with the default preset (speed search over ${MATCH_PRESETS.default.speeds.length} hypotheses), ${QUERY_S} s each, streamed in ${CHUNK_S} s chunks:`);
-const rows = await runQueries(MATCH_PRESETS.default, degradations, 'default');
+const rows = await runQueries(MATCH_PRESETS.default, ONLY ? degradations.filter((d) => ONLY.includes(d.name)) : degradations, 'default');
 const all = merged(rows);
 console.log(table(HEAD, all.map(rowCells)));
 console.log('\nby kind of music:');
@@ -237,15 +242,19 @@ console.log(table(HEAD, rows.map(rowCells)));
 const neg = await runNegatives(MATCH_PRESETS.default);
 console.log(`\nnegatives: ${neg.falsePositives} false positives in ${neg.queries} non-catalog queries = ${fmt((100 * neg.falsePositives) / neg.queries, 2)}% (${Object.entries(neg.byKind).map(([k, [n, f]]) => `${k}: ${f}/${n}`).join(', ')})`);
 
-console.log('\nbaseline in the same run: the same matcher without the speed search (exactSpeed preset):');
-const baseDegr = degradations.filter((d) => ['clean', 'snr 5 dB', 'speed +3%', 'speed −3%', 'speed +2%'].includes(d.name));
-const baseRows = merged(await runQueries(MATCH_PRESETS.exactSpeed, baseDegr, 'baseline'));
-console.log(table(HEAD, baseRows.map(rowCells)));
-const baseNeg = await runNegatives(MATCH_PRESETS.exactSpeed);
-console.log(`baseline negatives: ${baseNeg.falsePositives}/${baseNeg.queries} = ${fmt((100 * baseNeg.falsePositives) / baseNeg.queries, 2)}%`);
-const cleanCost = all.find((r) => r.name === 'clean')!;
-const baseCleanCost = baseRows.find((r) => r.name === 'clean')!;
-console.log(`speed search cost: ${fmt(cleanCost.cpuMs / cleanCost.audioS / (baseCleanCost.cpuMs / baseCleanCost.audioS), 2)}× the CPU of the plain matcher per second of query`);
+let baseline: Record<string, unknown> | null = null;
+if (BASELINE) {
+  console.log('\nbaseline in the same run: the same matcher without the speed search (exactSpeed preset):');
+  const baseDegr = degradations.filter((d) => ['clean', 'snr 5 dB', 'speed +3%', 'speed −3%', 'speed +2%'].includes(d.name));
+  const baseRows = merged(await runQueries(MATCH_PRESETS.exactSpeed, baseDegr, 'baseline'));
+  console.log(table(HEAD, baseRows.map(rowCells)));
+  const baseNeg = await runNegatives(MATCH_PRESETS.exactSpeed);
+  console.log(`baseline negatives: ${baseNeg.falsePositives}/${baseNeg.queries} = ${fmt((100 * baseNeg.falsePositives) / baseNeg.queries, 2)}%`);
+  const cleanCost = all.find((r) => r.name === 'clean');
+  const baseCleanCost = baseRows.find((r) => r.name === 'clean')!;
+  if (cleanCost) console.log(`speed search cost: ${fmt(cleanCost.cpuMs / cleanCost.audioS / (baseCleanCost.cpuMs / baseCleanCost.audioS), 2)}× the CPU of the plain matcher per second of query`);
+  baseline = { queries: baseRows.map((r) => ({ degradation: r.name, top1: r.top1 / r.queries, first_match_p50_s: percentile(r.times, 50), lookup_x_realtime: r.audioS / (r.cpuMs / 1000) })), negatives: baseNeg };
+}
 
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
@@ -254,7 +263,7 @@ const results: Record<string, unknown> = {
   queries: all.map((r) => ({ degradation: r.name, queries: r.queries, top1: r.top1 / r.queries, offset_ok: r.offsetOk / r.queries, wrong: r.wrong, first_match_p50_s: percentile(r.times, 50), first_match_p90_s: percentile(r.times, 90), lookup_x_realtime: r.audioS / (r.cpuMs / 1000) })),
   by_kind: rows.map((r) => ({ degradation: r.name, kind: r.kind, queries: r.queries, top1: r.top1 / r.queries, first_match_p50_s: percentile(r.times, 50), first_match_p90_s: percentile(r.times, 90) })),
   negatives: neg,
-  baseline_exact_speed: { queries: baseRows.map((r) => ({ degradation: r.name, top1: r.top1 / r.queries, first_match_p50_s: percentile(r.times, 50), lookup_x_realtime: r.audioS / (r.cpuMs / 1000) })), negatives: baseNeg },
+  baseline_exact_speed: baseline,
 };
 
 // ---- end to end on workerd ----

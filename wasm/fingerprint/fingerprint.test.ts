@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { KissFFT } from '../kissfft.ts';
 import { loadKissFFT } from '../kissfft-node.ts';
 import { decodeWav, encodeWav } from '../wav.ts';
-import { FINGERPRINT_PRESETS, fingerprintSignal, MemoryIndex, OffsetVoter, MATCH_PRESETS, packHash, PeakPicker, Resampler, unpackHash, validateConfig } from './index.ts';
+import { FINGERPRINT_PRESETS, fingerprintSignal, LiveMatcher, MemoryIndex, type LiveMatch, OffsetVoter, MATCH_PRESETS, packHash, PeakPicker, Resampler, unpackHash, validateConfig } from './index.ts';
 import { addNoise, changeSpeed, gain, noise, rms, rng, synthMusic, telephone } from './test-signals.ts';
 import { VoteTable } from './vote-table.ts';
 import { buildCatalog, excerpt, RATE, streamQuery, type Catalog } from './fingerprint.shared-cases.ts';
@@ -174,6 +174,43 @@ describe('identification of excerpts', () => {
     expect(matches.map((m) => m.track)).toEqual([1, 8]);
     // The second track starts 14 s into the stream, 3 s into track 8: the stream's origin maps to −11 s.
     expect(Math.abs(matches[1].offsetS - (3 - 14))).toBeLessThan(0.06);
+  });
+});
+
+describe('speed search after a match', () => {
+  it('pairs only the matched speed once a track is decided, and all of them again when the stream moves on', async () => {
+    const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, RATE, (h, cap) => catalog.index.lookup(h, cap));
+    const step = Math.round(0.1 * RATE);
+    const a = excerpt(catalog.tracks[2], 5, 14);
+    // A change to another track played 3% fast: the new speed must still be found.
+    const b = changeSpeed(excerpt(catalog.tracks[5], 4, 21), RATE, 1.03);
+    const q = new Float32Array(a.length + b.length);
+    q.set(a);
+    q.set(b, a.length);
+    const matches: LiveMatch[] = [];
+    const active: number[] = [];
+    try {
+      for (let o = 0; o < q.length; o += step) {
+        const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
+        if (r.match) matches.push(r.match);
+        if (o + step >= a.length && o < a.length) active.push(m.fingerprinter.activeSpeeds);
+      }
+    } finally {
+      m.dispose();
+    }
+    expect(active).toEqual([1]);
+    expect(matches.map((x) => x.track)).toEqual([3, 6]);
+    expect(matches[1].speed).toBe(1.03);
+  });
+
+  it('looks up hashes given in any order, each once', () => {
+    const index = new MemoryIndex();
+    index.add(1, [5, 9, 5], [10, 11, 12]);
+    index.add(2, [9], [3]);
+    const rows = index.lookup([9, 5, 9, 5]);
+    const got = Array.from(rows.hashes, (h, i) => `${h}:${rows.tracks[i]}@${rows.times[i]}`).sort();
+    expect(got).toEqual(['5:1@10', '5:1@12', '9:1@11', '9:2@3']);
+    expect(index.lookup([5, 9], 1).hashes).toEqual(new Uint32Array([5, 5]).subarray(0, 0));
   });
 });
 

@@ -265,6 +265,16 @@ export class PeakPairer {
     this.times = new Int32Array(maxOut);
   }
 
+  /**
+   * Forgets every anchor. A hypothesis that sat out some frames must not pair
+   * across the gap: its anchors' fan-out would go to peaks the gap hid.
+   */
+  reset(): void {
+    this.anchorHead = 0;
+    this.anchorCount = 0;
+    this.count = 0;
+  }
+
   /** Pairs the `count` peaks (absolute fractional bins, ascending) of query frame `frame`. */
   pair(frame: number, bins: Float32Array, count: number): number {
     const cfg = this.cfg;

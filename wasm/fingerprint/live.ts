@@ -79,10 +79,21 @@ export class LiveMatcher {
       // DECIDE_EVERY_S is enough, however small the frames a client sends.
       this.pendingVotes += votes;
       let match: LiveMatch | null = null;
-      if (this.pendingVotes > 0 && audioS - this.decidedAtS >= DECIDE_EVERY_S - 1e-6) {
+      // While the search is narrowed to one speed, a stream that moved on to
+      // music at another speed casts almost no votes: the decision is weighed
+      // anyway, so the narrowing ends once the old track's votes age out.
+      const narrowed = this.fingerprinter.activeSpeeds < this.fingerprinter.speeds.length;
+      if ((this.pendingVotes > 0 || narrowed) && audioS - this.decidedAtS >= DECIDE_EVERY_S - 1e-6) {
         this.pendingVotes = 0;
         this.decidedAtS = audioS;
-        match = this.report(this.voter.decide(), audioS);
+        const c = this.voter.decide();
+        match = this.report(c, audioS);
+        // Speed hypotheses are searched only while nothing is decided: once the
+        // stream's track and speed are known, pairing the other four only pays
+        // for votes that cannot change the answer. A change of track first
+        // shows as the old track losing its decision, and the full search
+        // resumes from that decision on.
+        this.fingerprinter.focus(c ? c.speedIndex : null);
       }
       return { match, landmarks: batch.count, votes };
     } finally {
@@ -113,6 +124,7 @@ export class LiveMatcher {
   resetVotes(): void {
     this.voter.reset();
     this.current = null;
+    this.fingerprinter.focus(null);
   }
 
   dispose(): void {

@@ -56,6 +56,8 @@ export class OffsetVoter {
   private size = 0;
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
+  /** Where each hash's rows start in the current lookup; reused across batches. */
+  private readonly runs = new Map<number, number>();
   private scratchScores = new Int32Array(1024);
 
   private readonly hotAt: number;
@@ -75,7 +77,8 @@ export class OffsetVoter {
     if (batch.count === 0 || rows.hashes.length === 0) return 0;
     // Each hash's rows are one contiguous run in every index here (grouped by
     // hash); a run per hash is then a start and an end, no list per hash.
-    const runs = new Map<number, number>();
+    const runs = this.runs;
+    runs.clear();
     let contiguous = true;
     for (let r = 0; r < rows.hashes.length; r++) {
       const h = rows.hashes[r];
@@ -251,18 +254,39 @@ export class MemoryIndex {
 
   /** Rows of the given hashes; a hash with more than `maxRows` rows is left out (see MatchConfig.maxRowsPerHash). */
   lookup(hashes: ArrayLike<number>, maxRows = Infinity): IndexRows {
-    const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
-    const seen = new Set<number>();
+    // Counted first, then filled into arrays of the exact size: no growing
+    // arrays of boxed numbers. Repeats are skipped (cheaply when the hashes
+    // come sorted, as the live matcher sends them).
+    const lists: number[][] = [];
+    const listKeys: number[] = [];
+    const keys: number[] = [];
+    let seen: Set<number> | null = null;
+    let rows = 0;
     for (let i = 0; i < hashes.length; i++) {
       const h = hashes[i];
-      if (seen.has(h)) continue;
-      seen.add(h);
+      if (i > 0 && hashes[i - 1] >= h) {
+        if (hashes[i - 1] === h) continue;
+        if (!seen) seen = new Set(keys);
+      }
+      if (seen) {
+        if (seen.has(h)) continue;
+        seen.add(h);
+      }
+      keys.push(h);
       const list = this.table.get(h);
       if (!list || list.length / 2 > maxRows) continue;
-      for (let j = 0; j < list.length; j += 2) {
-        out.hashes.push(h);
-        out.tracks.push(list[j]);
-        out.times.push(list[j + 1]);
+      lists.push(list);
+      listKeys.push(h);
+      rows += list.length / 2;
+    }
+    const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };
+    let n = 0;
+    for (let i = 0; i < lists.length; i++) {
+      const list = lists[i];
+      for (let j = 0; j < list.length; j += 2, n++) {
+        out.hashes[n] = listKeys[i];
+        out.tracks[n] = list[j];
+        out.times[n] = list[j + 1];
       }
     }
     return out;

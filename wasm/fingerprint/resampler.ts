@@ -52,6 +52,12 @@ export class Resampler {
   private readonly tapIndex: Int32Array;
   private readonly tapValue: Float32Array;
   private readonly tapCount: Int32Array;
+  /** inputRate / outputRate when it is an integer (every output on phase 0), else 0. */
+  private readonly decimation: number;
+  /** Phase 0's kernel is symmetric: its centre tap, and the distances and values of its nonzero taps on one side. */
+  private readonly centreTap: number;
+  private readonly sideDist: Int32Array;
+  private readonly sideValue: Float32Array;
   private readonly buf: Float32Array;
   /** Absolute input index of buf[0], and how many samples buf holds. */
   private base: number;
@@ -109,6 +115,22 @@ export class Resampler {
       }
       this.tapCount[p] = n;
     }
+    const m = inputRate / outputRate;
+    this.decimation = Number.isInteger(m) && m > 1 ? m : 0;
+    let centre = 0;
+    const dist: number[] = [];
+    const value: number[] = [];
+    for (let j = 0; j < this.tapCount[0]; j++) {
+      const d = this.tapIndex[j] - this.taps;
+      if (d === 0) centre = this.tapValue[j];
+      else if (d > 0) {
+        dist.push(d);
+        value.push(this.tapValue[j]);
+      }
+    }
+    this.centreTap = centre;
+    this.sideDist = Int32Array.from(dist);
+    this.sideValue = Float32Array.from(value);
     const span = this.taps + 2;
     this.buf = new Float32Array(2 * span + this.maxChunk + 8);
     // Samples before the stream starts are silence, so the first outputs need no special case.
@@ -144,22 +166,45 @@ export class Resampler {
     const buf = this.buf;
     const base = this.base;
     let n = 0;
-    for (;;) {
-      const t = this.produced / this.ratio; // input time of this output
-      let k0 = Math.floor(t);
-      let p = Math.round((t - k0) * PHASES);
-      if (p === PHASES) {
-        k0++;
-        p = 0;
+    if (this.decimation) {
+      // Integer decimation (22050 → 11025): phase 0 every time, no per-output
+      // division or rounding, the counters in locals.
+      // The kernel is symmetric there, so each coefficient multiplies the sum
+      // of the two samples it weighs: half the multiplies.
+      const m = this.decimation;
+      const dist = this.sideDist;
+      const value = this.sideValue;
+      const sides = dist.length;
+      const centre = this.centreTap;
+      let k0 = this.produced * m;
+      let produced = this.produced;
+      while (k0 + taps <= lastIn) {
+        const c = k0 - base;
+        let acc = centre * buf[c];
+        for (let j = 0; j < sides; j++) acc += value[j] * (buf[c - dist[j]] + buf[c + dist[j]]);
+        output[n++] = acc;
+        produced++;
+        k0 += m;
       }
-      if (k0 + taps > lastIn) break;
-      const f = p * len;
-      const end = f + tapCount[p];
-      const s0 = k0 - taps - base;
-      let acc = 0;
-      for (let j = f; j < end; j++) acc += buf[s0 + tapIndex[j]] * tapValue[j];
-      output[n++] = acc;
-      this.produced++;
+      this.produced = produced;
+    } else {
+      for (;;) {
+        const t = this.produced / this.ratio; // input time of this output
+        let k0 = Math.floor(t);
+        let p = Math.round((t - k0) * PHASES);
+        if (p === PHASES) {
+          k0++;
+          p = 0;
+        }
+        if (k0 + taps > lastIn) break;
+        const f = p * len;
+        const end = f + tapCount[p];
+        const s0 = k0 - taps - base;
+        let acc = 0;
+        for (let j = f; j < end; j++) acc += buf[s0 + tapIndex[j]] * tapValue[j];
+        output[n++] = acc;
+        this.produced++;
+      }
     }
     // Keep only the history the next output still needs.
     const keepFrom = Math.floor(this.produced / this.ratio) - this.taps - 1;

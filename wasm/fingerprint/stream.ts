@@ -39,6 +39,8 @@ export class StreamFingerprinter {
   private readonly pairers: PeakPairer[];
   private readonly hop: Float32Array;
   private hopFill = 0;
+  /** Which speed hypotheses are paired (see `focus`). */
+  private readonly active: Uint8Array;
 
   constructor(kiss: KissFFT, cfg: FingerprintConfig, inputRate: number, opts: StreamFingerprinterOptions = {}) {
     this.cfg = cfg;
@@ -53,6 +55,7 @@ export class StreamFingerprinter {
     this.decimated = new Float32Array(this.decimator.maxOutput(this.maxChunk));
     this.picker = new PeakPicker(kiss, cfg);
     this.pairers = this.speeds.map((s) => new PeakPairer(cfg, s));
+    this.active = new Uint8Array(this.pairers.length).fill(1);
     this.hop = new Float32Array(cfg.hop);
     // Every landmark spends one unit of an anchor's fan-out, and the anchors a
     // push can spend are those alive when it starts plus the peaks it finds.
@@ -90,10 +93,31 @@ export class StreamFingerprinter {
     return this.batch;
   }
 
+  /**
+   * Pairs only speed hypothesis `index` from now on, or every hypothesis again
+   * (null). Peaks are picked either way; pairing, lookups and votes scale with
+   * the hypotheses paired, so a stream whose speed is known pays for one.
+   */
+  focus(index: number | null): void {
+    for (let l = 0; l < this.pairers.length; l++) {
+      const on = index === null || l === index ? 1 : 0;
+      if (on && !this.active[l]) this.pairers[l].reset();
+      this.active[l] = on;
+    }
+  }
+
+  /** Speed hypotheses currently paired. */
+  get activeSpeeds(): number {
+    let n = 0;
+    for (let l = 0; l < this.active.length; l++) n += this.active[l];
+    return n;
+  }
+
   private pairAll(): void {
     const b = this.batch;
     const p = this.picker;
     for (let l = 0; l < this.pairers.length; l++) {
+      if (!this.active[l]) continue;
       const pairer = this.pairers[l];
       const n = pairer.pair(p.frame, p.bins, p.count);
       for (let i = 0; i < n && b.count < b.hashes.length; i++) {
