@@ -203,6 +203,24 @@ describe('speed search after a match', () => {
     expect(matches[1].speed).toBe(1.03);
   });
 
+  it('decides a long chunk step by step: the same match and audio_s as small frames, with one lookup', async () => {
+    const q = addNoise(excerpt(catalog.tracks[4], 7, 6), 10, 3);
+    let lookups = 0;
+    const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, RATE, (h, cap) => {
+      lookups++;
+      return catalog.index.lookup(h, cap);
+    });
+    let whole;
+    try {
+      whole = await m.push(q);
+    } finally {
+      m.dispose();
+    }
+    const small = await streamQuery(kiss, catalog.index, q);
+    expect(lookups).toBe(1);
+    expect(whole.match).toEqual(small.matches[0]);
+  });
+
   it('looks up hashes given in any order, each once', () => {
     const index = new MemoryIndex();
     index.add(1, [5, 9, 5], [10, 11, 12]);

@@ -5,9 +5,15 @@
 import type { KissFFT } from '../kissfft.ts';
 import { frameSeconds, type FingerprintConfig, type MatchConfig } from './config.ts';
 import { OffsetVoter, type Candidate, type IndexRows } from './matcher.ts';
-import { StreamFingerprinter } from './stream.ts';
+import { StreamFingerprinter, type LandmarkBatch } from './stream.ts';
 
 const DECIDE_EVERY_S = 0.1;
+const EMPTY_ROWS: IndexRows = { hashes: [], tracks: [], times: [] };
+
+/** The landmarks of one DECIDE_EVERY_S step of a push, copied out of the fingerprinter's reused batch. */
+interface Step extends LandmarkBatch {
+  audioS: number;
+}
 
 /** Catalog rows for `hashes`, leaving out any hash with more than `maxRowsPerHash` rows. */
 export type Lookup = (hashes: Uint32Array, maxRowsPerHash: number) => Promise<IndexRows> | IndexRows;
@@ -55,50 +61,95 @@ export class LiveMatcher {
     return this.fingerprinter.audioS;
   }
 
-  /** Consumes one chunk. Calls must not overlap: the landmark batch is reused. */
+  /**
+   * Consumes one chunk of any length. Calls must not overlap.
+   *
+   * A long chunk is fingerprinted in steps of DECIDE_EVERY_S of audio, its
+   * hashes looked up once (one round trip per shard however much audio the
+   * chunk holds), then voted on and decided step by step, so a decision and
+   * its `audioS` are the same as if the audio had come in small frames.
+   */
   async push(samples: Float32Array): Promise<PushResult> {
     if (this.busy) throw new Error('LiveMatcher.push called while a previous push is still running');
     this.busy = true;
     try {
-      const batch = this.fingerprinter.push(samples);
-      const audioS = this.fingerprinter.audioS;
-      let votes = 0;
-      if (batch.count > 0) {
-        this.landmarks += batch.count;
-        // Distinct hashes, sorted: the same hash comes from several speeds and anchors.
-        const sorted = batch.hashes.slice(0, batch.count).sort();
+      const fp = this.fingerprinter;
+      const stepSamples = Math.max(1, Math.round(DECIDE_EVERY_S * fp.inputRate));
+      const steps: Step[] = [];
+      let count = 0;
+      for (let off = 0; off < samples.length; ) {
+        // Steps end on multiples of stepSamples of the whole stream, so the cadence does not depend on how the client frames its audio.
+        const end = Math.min(samples.length, off + stepSamples - (fp.samplesIn % stepSamples));
+        const b = fp.push(samples.subarray(off, end));
+        steps.push({
+          hashes: b.hashes.slice(0, b.count),
+          times: b.times.slice(0, b.count),
+          speeds: b.speeds.slice(0, b.count),
+          count: b.count,
+          audioS: fp.audioS,
+        });
+        count += b.count;
+        off = end;
+      }
+      this.landmarks += count;
+      let rows: IndexRows = EMPTY_ROWS;
+      if (count > 0) {
+        // Distinct hashes, sorted: the same hash comes from several speeds, anchors and steps.
+        const sorted = new Uint32Array(count);
+        let k = 0;
+        for (const st of steps) {
+          sorted.set(st.hashes, k);
+          k += st.count;
+        }
+        sorted.sort();
         let n = 0;
         for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i];
         this.lookups += n;
-        const rows = await this.lookup(sorted.subarray(0, n), this.voter.cfg.maxRowsPerHash);
-        votes = this.voter.vote(batch, rows, audioS);
-      } else {
-        this.voter.expire(audioS);
+        rows = await this.lookup(sorted.subarray(0, n), this.voter.cfg.maxRowsPerHash);
       }
-      // A decision can only change when votes arrive; weighing them every
-      // DECIDE_EVERY_S is enough, however small the frames a client sends.
-      this.pendingVotes += votes;
+      const runs = this.voter.indexRows(rows);
+      let votes = 0;
       let match: LiveMatch | null = null;
-      // While the search is narrowed to one speed, a stream that moved on to
-      // music at another speed casts almost no votes: the decision is weighed
-      // anyway, so the narrowing ends once the old track's votes age out.
-      const narrowed = this.fingerprinter.activeSpeeds < this.fingerprinter.speeds.length;
-      if ((this.pendingVotes > 0 || narrowed) && audioS - this.decidedAtS >= DECIDE_EVERY_S - 1e-6) {
-        this.pendingVotes = 0;
-        this.decidedAtS = audioS;
-        const c = this.voter.decide();
-        match = this.report(c, audioS);
-        // Speed hypotheses are searched only while nothing is decided: once the
-        // stream's track and speed are known, pairing the other four only pays
-        // for votes that cannot change the answer. A change of track first
-        // shows as the old track losing its decision, and the full search
-        // resumes from that decision on.
-        this.fingerprinter.focus(c ? c.speedIndex : null);
+      for (const st of steps) {
+        const v = st.count > 0 ? this.voter.voteIndexed(st, rows, runs, st.audioS) : (this.voter.expire(st.audioS), 0);
+        votes += v;
+        match = this.decideAt(v, st.audioS) ?? match;
       }
-      return { match, landmarks: batch.count, votes };
+      return { match, landmarks: count, votes };
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Weighs the votes after one step; a newly reported match, or null. */
+  private decideAt(votes: number, audioS: number): LiveMatch | null {
+    // A decision can only change when votes arrive; weighing them every
+    // DECIDE_EVERY_S is enough, however small the frames a client sends.
+    this.pendingVotes += votes;
+    // While the search is narrowed to one speed, a stream that moved on to
+    // music at another speed casts almost no votes: the decision is weighed
+    // anyway, so the narrowing ends once the old track's votes age out.
+    const narrowed = this.fingerprinter.activeSpeeds < this.fingerprinter.speeds.length;
+    if (!(this.pendingVotes > 0 || narrowed) || audioS - this.decidedAtS < DECIDE_EVERY_S - 1e-6) return null;
+    this.pendingVotes = 0;
+    this.decidedAtS = audioS;
+    const c = this.voter.decide();
+    // Speed hypotheses are searched only while nothing is decided: once the
+    // stream's track and speed are known, pairing the other four only pays
+    // for votes that cannot change the answer. A change of track first
+    // shows as the old track losing its decision, and the full search
+    // resumes from that decision on.
+    this.fingerprinter.focus(c ? c.speedIndex : null);
+    return this.report(c, audioS);
+  }
+
+  /**
+   * Takes back the match just reported (its track turned out not to be
+   * reportable, e.g. still ingesting): the next decision for a track reports
+   * it afresh.
+   */
+  retract(): void {
+    this.current = null;
   }
 
   private report(c: Candidate | null, audioS: number): LiveMatch | null {

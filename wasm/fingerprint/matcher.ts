@@ -56,8 +56,6 @@ export class OffsetVoter {
   private size = 0;
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
-  /** Where each hash's rows start in the current lookup; reused across batches. */
-  private readonly runs = new Map<number, number>();
   private scratchScores = new Int32Array(1024);
 
   private readonly hotAt: number;
@@ -73,20 +71,30 @@ export class OffsetVoter {
 
   /** Adds the votes of one landmark batch; `rows` are the catalog entries of its hashes. */
   vote(batch: LandmarkBatch, rows: IndexRows, audioS: number): number {
-    this.expire(audioS);
-    if (batch.count === 0 || rows.hashes.length === 0) return 0;
-    // Each hash's rows are one contiguous run in every index here (grouped by
-    // hash); a run per hash is then a start and an end, no list per hash.
-    const runs = this.runs;
-    runs.clear();
-    let contiguous = true;
+    return this.voteIndexed(batch, rows, this.indexRows(rows), audioS);
+  }
+
+  /**
+   * Where each hash's rows start, when every hash's rows form one contiguous
+   * run (every index here groups them by hash); null when they are scattered.
+   * Computed once for a lookup that serves several batches.
+   */
+  indexRows(rows: IndexRows): Map<number, number> | null {
+    const runs = new Map<number, number>();
     for (let r = 0; r < rows.hashes.length; r++) {
       const h = rows.hashes[r];
       if (r > 0 && rows.hashes[r - 1] === h) continue;
-      if (runs.has(h)) contiguous = false;
+      if (runs.has(h)) return null;
       runs.set(h, r);
     }
-    if (!contiguous) return this.voteUngrouped(batch, rows, audioS);
+    return runs;
+  }
+
+  /** `vote` with the runs of `indexRows(rows)`. */
+  voteIndexed(batch: LandmarkBatch, rows: IndexRows, runs: Map<number, number> | null, audioS: number): number {
+    this.expire(audioS);
+    if (batch.count === 0 || rows.hashes.length === 0) return 0;
+    if (!runs) return this.voteUngrouped(batch, rows, audioS);
     let added = 0;
     for (let i = 0; i < batch.count; i++) {
       const h = batch.hashes[i];
