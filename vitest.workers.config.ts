@@ -10,7 +10,9 @@ export default defineConfig({
       miniflare: {
         // Loopback tests share one client address: the open-connection limit is
         // tested with its own low value per request (tests/workers/connections.test.ts).
-        bindings: { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '1000', CONNECTIONS_PER_CLIENT: '100000' },
+        // MATCH_BURST_S: match tests send up to 26 s of audio at once, and one
+        // checks the real-time limit by sending more than this.
+        bindings: { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '1000', CONNECTIONS_PER_CLIENT: '100000', MATCH_BURST_S: '28' },
       },
     }),
   ],

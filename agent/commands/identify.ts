@@ -37,6 +37,8 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
   const matches: MatchData[] = [];
   let confirmedS = 0;
   let ready = false;
+  /** Seconds of audio the server lets a stream send ahead of real time (from `ready`). */
+  let burstS = Infinity;
   let ended = false;
   let failure: Error | null = null;
   const wakers: Array<() => void> = [];
@@ -57,7 +59,10 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
     } catch {
       return;
     }
-    if (msg.type === 'ready') ready = true;
+    if (msg.type === 'ready') {
+      ready = true;
+      if (typeof msg.data.burst_s === 'number') burstS = msg.data.burst_s;
+    }
     else if (msg.type === 'match') matches.push(msg.data);
     else if (msg.type === 'status') confirmedS = Math.max(confirmedS, msg.data.audio_s);
     else if (msg.type === 'ended') {
@@ -89,6 +94,11 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
       if (opts.realtime) {
         const due = start + sentS * 1000;
         const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      } else if (sentS > (performance.now() - start) / 1000 + burstS * 0.9) {
+        // Past the server's burst allowance: no faster than real time from here
+        // (with a margin, as the server's clock started a little earlier).
+        const wait = start + (sentS - burstS * 0.9) * 1000 - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       } else if (sentS - confirmedS > MAX_AHEAD_S) {
         await until(() => sentS - confirmedS <= MAX_AHEAD_S / 2 || matches.length > 0);

@@ -1,8 +1,8 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { Env } from '../worker/env.ts';
+import { numberVar, type Env } from '../worker/env.ts';
 import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
-import { FINGERPRINT_PRESETS, LiveMatcher, MATCH_PRESETS, type IndexRows, type LiveMatch } from '../../wasm/fingerprint/index.ts';
+import { FINGERPRINT_PRESETS, LiveMatcher, MATCH_PRESETS, type LiveMatch } from '../../wasm/fingerprint/index.ts';
 import { lookupCatalog, registry } from '../lib/catalog.ts';
 import {
   CLIENT_ID_PATTERN,
@@ -35,6 +35,12 @@ interface Live {
   matcher: LiveMatcher;
   queue: Promise<void>;
   queuedS: number;
+  /** Frames received but not yet handed to the matcher (see BATCH_S). */
+  pending: Float32Array[];
+  pendingS: number;
+  /** Audio-rate allowance in seconds of audio, refilled at real time up to the burst. */
+  tokensS: number;
+  tokensAtMs: number;
   lastStatusS: number;
   lastRegistryS: number;
   match: MatchData | null;
@@ -46,6 +52,15 @@ const STATUS_EVERY_S = 2;
 const MAX_QUEUED_S = 30;
 const MAX_ERRORS = 20;
 const TRACK_CACHE_MS = 5_000;
+/**
+ * Audio is matched in batches of this much: one lookup (one RPC per shard)
+ * per batch instead of one per client frame. The matcher still decides every
+ * 0.1 s of audio inside a batch, so `audio_s` of a match does not change;
+ * only its wall-clock arrival may lag by up to a batch.
+ */
+const BATCH_S = 0.5;
+/** Audio a stream may send ahead of real time (seconds of audio), unless MATCH_BURST_S says otherwise. */
+const DEFAULT_BURST_S = 12;
 
 /**
  * One live identification stream (`WS /api/v1/match/:client_id`): PCM in,
@@ -152,7 +167,8 @@ export class MatchStream extends DurableObject<Env> {
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
       if (typeof type !== 'string' || !(MATCH_CLIENT_TYPES as readonly string[]).includes(type)) {
-        return this.sendError(ws, 'unknown_type', `unknown message type ${JSON.stringify(type ?? null).slice(0, 40)}; expected one of ${MATCH_CLIENT_TYPES.join(', ')}`);
+        // Say what was wrong, never what was sent: a client's text is not echoed.
+        return this.sendError(ws, 'unknown_type', `unknown or missing message type; expected one of ${MATCH_CLIENT_TYPES.join(', ')}`);
       }
       return this.sendError(ws, 'bad_request', `invalid ${type}: ${describeIssues(parsed.error).join('; ')}`);
     }
@@ -164,13 +180,16 @@ export class MatchStream extends DurableObject<Env> {
       a.format = msg.format;
       ws.serializeAttachment(a);
       await this.liveFor(ws, a);
-      this.send(ws, { type: 'ready', data: { client_id: a.client_id, sample_rate: msg.sample_rate, format: msg.format } });
+      this.send(ws, { type: 'ready', data: { client_id: a.client_id, sample_rate: msg.sample_rate, format: msg.format, burst_s: this.burstS() } });
       await this.publish(a, this.live.get(ws));
       return;
     }
     // end: answer once everything sent before it has been matched.
     const live = this.live.get(ws);
-    if (live) await live.queue;
+    if (live) {
+      this.flush(ws, a, live);
+      await live.queue;
+    }
     this.send(ws, { type: 'ended', data: this.status(a, live) });
   }
 
@@ -186,19 +205,51 @@ export class MatchStream extends DurableObject<Env> {
     if (!samples) return this.sendError(ws, 'bad_request', 'the frame holds samples that are not finite numbers');
     const live = await this.liveFor(ws, a);
     const seconds = samples.length / a.sample_rate;
+    // Real time plus a burst, as for analysis streams: a live source cannot
+    // run ahead of the clock, and a client that does makes the object match
+    // audio faster than anyone is listening to it.
+    const now = Date.now();
+    const burst = this.burstS();
+    live.tokensS = Math.min(burst, live.tokensS + (now - live.tokensAtMs) / 1000);
+    live.tokensAtMs = now;
+    if (seconds > live.tokensS + 1e-9) {
+      return this.sendError(ws, 'rate_limited', `audio is arriving faster than real time beyond the ${burst} s burst allowance; frame dropped`);
+    }
     if (live.queuedS + seconds > MAX_QUEUED_S) {
       return this.sendError(ws, 'rate_limited', `more than ${MAX_QUEUED_S} s of audio waiting to be matched; frame dropped`);
     }
+    live.tokensS -= seconds;
     live.queuedS += seconds;
+    live.pending.push(samples);
+    live.pendingS += seconds;
+    if (live.pendingS >= BATCH_S - 1e-9) await this.flush(ws, a, live);
+  }
+
+  /** Hands the frames received so far to the matcher as one batch, behind any batch still matching. */
+  private flush(ws: WebSocket, a: StreamAttachment, live: Live): Promise<void> {
+    if (live.pending.length === 0) return live.queue;
+    const frames = live.pending;
+    const seconds = live.pendingS;
+    live.pending = [];
+    live.pendingS = 0;
+    let samples = frames[0];
+    if (frames.length > 1) {
+      samples = new Float32Array(frames.reduce((n, f) => n + f.length, 0));
+      let o = 0;
+      for (const f of frames) {
+        samples.set(f, o);
+        o += f.length;
+      }
+    }
     const step = live.queue.then(() => this.match(ws, a, live, samples, seconds));
     live.queue = step.catch(() => {});
-    await step;
+    return step;
   }
 
   private async match(ws: WebSocket, a: StreamAttachment, live: Live, samples: Float32Array, seconds: number): Promise<void> {
     try {
       const r = await live.matcher.push(samples);
-      if (r.match) await this.report(ws, a, live, r.match);
+      if (r.match && !(await this.report(ws, a, live, r.match))) live.matcher.retract();
     } catch (e) {
       console.error('match failed', e instanceof Error ? e.message : 'unknown');
       this.sendError(ws, 'internal', 'matching this frame failed; the stream goes on');
@@ -216,9 +267,14 @@ export class MatchStream extends DurableObject<Env> {
     }
   }
 
-  private async report(ws: WebSocket, a: StreamAttachment, live: Live, m: LiveMatch): Promise<void> {
+  /**
+   * Sends a decided match if its track is ready. The registry is asked here,
+   * once per decision, not per lookup: rows of tracks still ingesting or just
+   * deleted may take part in the vote, but can never be reported.
+   */
+  private async report(ws: WebSocket, a: StreamAttachment, live: Live, m: LiveMatch): Promise<boolean> {
     const track = (await this.tracks([m.track])).get(m.track);
-    if (!track) return; // deleted between lookup and report
+    if (!track) return false; // ingesting, failed or deleted
     live.match = {
       track_id: track.track_id,
       title: track.title,
@@ -231,6 +287,7 @@ export class MatchStream extends DurableObject<Env> {
     live.matchesReported++;
     this.send(ws, { type: 'match', data: live.match });
     this.ctx.waitUntil(this.publish(a, live).catch(() => {}));
+    return true;
   }
 
   private async onClose(ws: WebSocket): Promise<void> {
@@ -251,9 +308,13 @@ export class MatchStream extends DurableObject<Env> {
     const again = this.live.get(ws);
     if (again) return again;
     live = {
-      matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h, cap) => this.lookup(h, cap), MAX_MATCH_FRAME_BYTES / 2),
+      matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h, cap) => lookupCatalog(this.env, h, cap), MAX_MATCH_FRAME_BYTES / 2),
       queue: Promise.resolve(),
       queuedS: 0,
+      pending: [],
+      pendingS: 0,
+      tokensS: this.burstS(),
+      tokensAtMs: Date.now(),
       lastStatusS: 0,
       lastRegistryS: 0,
       match: null,
@@ -271,18 +332,8 @@ export class MatchStream extends DurableObject<Env> {
     void live.queue.then(() => live.matcher.dispose());
   }
 
-  /** Catalog rows of the hashes, restricted to tracks that are ready (not ingesting, not deleted). */
-  private async lookup(hashes: Uint32Array, maxRowsPerHash: number): Promise<IndexRows> {
-    const rows = await lookupCatalog(this.env, hashes, maxRowsPerHash);
-    const tracks = await this.tracks(rows.tracks);
-    const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
-    for (let i = 0; i < rows.hashes.length; i++) {
-      if (!tracks.has(rows.tracks[i])) continue;
-      out.hashes.push(rows.hashes[i]);
-      out.tracks.push(rows.tracks[i]);
-      out.times.push(rows.times[i]);
-    }
-    return out;
+  private burstS(): number {
+    return numberVar(this.env.MATCH_BURST_S, DEFAULT_BURST_S);
   }
 
   /** Ready tracks among `ids`, from a short-lived cache of the registry. */

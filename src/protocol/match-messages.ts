@@ -62,7 +62,8 @@ export interface MatchStatusData {
 }
 
 export type MatchServerMessage =
-  | { type: 'ready'; data: { client_id: string; sample_rate: number; format: MatchFormat } }
+  /** `burst_s`: seconds of audio a client may send ahead of real time; beyond it frames are refused (`rate_limited`). */
+  | { type: 'ready'; data: { client_id: string; sample_rate: number; format: MatchFormat; burst_s: number } }
   | { type: 'match'; data: MatchData }
   | { type: 'status'; data: MatchStatusData }
   | { type: 'ended'; data: MatchStatusData }

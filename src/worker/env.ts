@@ -38,6 +38,8 @@ export interface Env {
   CONNECTIONS_PER_CLIENT?: string;
   /** Number of fingerprint catalog shards (CatalogShard objects). */
   CATALOG_SHARDS?: string;
+  /** Seconds of audio a match stream may send ahead of real time. */
+  MATCH_BURST_S?: string;
 }
 
 export type AppEnv = { Bindings: Env };

@@ -4,7 +4,7 @@ import { publicOrigin, readJson } from '../http.ts';
 import { requireAdmin } from '../admin.ts';
 import { createJob } from '../../lib/jobs.ts';
 import { ingestTrack, registry, removeLandmarks, type IngestSource } from '../../lib/catalog.ts';
-import { decodeWav, WavError } from '../../../wasm/wav.ts';
+import { decodeWav, WAV_MAX_CHANNELS, WAV_MAX_RATE, WAV_MIN_RATE, WavError, type WavErrorCode } from '../../../wasm/wav.ts';
 import {
   FingerprintUpload,
   MAX_CATALOG_JSON_BYTES,
@@ -20,6 +20,13 @@ import {
 } from '../../protocol/index.ts';
 
 export const catalog = new Hono<AppEnv>();
+
+const WAV_PROBLEMS: Record<WavErrorCode, string> = {
+  not_wav: 'not a readable WAV file (RIFF/RIFX/RF64 WAVE with a fmt and a data chunk)',
+  empty: 'the WAV data chunk holds no complete sample frame',
+  unsupported_format: 'unsupported WAV sample format; use PCM 8/16/24/32-bit or 32/64-bit float',
+  unsupported_rate: `unsupported WAV sample rate or channel count; expected ${WAV_MIN_RATE} to ${WAV_MAX_RATE} Hz and 1 to ${WAV_MAX_CHANNELS} channels`,
+};
 
 const WAV_TYPES = /^(audio\/(wav|x-wav|wave|vnd\.wave)|application\/octet-stream)\b/i;
 
@@ -55,7 +62,9 @@ async function wavSource(c: Context<AppEnv>) {
   try {
     wav = decodeWav(body);
   } catch (e) {
-    if (e instanceof WavError) throw new RoomtoneError(e.code === 'not_wav' ? 'bad_request' : 'unsupported', `cannot use this WAV: ${e.message}`);
+    // WavError messages quote header fields (rate, channels, chunk ids): the
+    // client's own bytes. The answer names the problem, not the values.
+    if (e instanceof WavError) throw new RoomtoneError(e.code === 'not_wav' || e.code === 'empty' ? 'bad_request' : 'unsupported', WAV_PROBLEMS[e.code]);
     throw e;
   }
   if (wav.durationS > MAX_TRACK_SECONDS) throw new RoomtoneError('too_large', `tracks are limited to ${MAX_TRACK_SECONDS} s`);
