@@ -147,6 +147,9 @@ interface Row {
   audioS: number;
 }
 
+/** Right track, offset off by more than OFFSET_TOLERANCE_S: listed so loops can be told from real errors. */
+const offsetMisses: Array<{ degradation: string; track: string; true_s: number; reported_s: number; audio_s: number }> = [];
+
 async function runQueries(cfg: MatchConfig, which: Degradation[], label: string): Promise<Row[]> {
   const rows: Row[] = [];
   for (const d of which) {
@@ -168,6 +171,7 @@ async function runQueries(cfg: MatchConfig, which: Degradation[], label: string)
             row.top1++;
             row.times.push(out.audioS!);
             if (Math.abs(out.offsetS - start / RATE) <= OFFSET_TOLERANCE_S) row.offsetOk++;
+            else offsetMisses.push({ degradation: d.name, track: t.name, true_s: start / RATE, reported_s: out.offsetS, audio_s: out.audioS! });
           } else if (out.track !== null) row.wrong++;
         }
       }
@@ -239,6 +243,8 @@ const all = merged(rows);
 console.log(table(HEAD, all.map(rowCells)));
 console.log('\nby kind of music:');
 console.log(table(HEAD, rows.map(rowCells)));
+console.log(`\noffset misses (right track, offset off by more than ${OFFSET_TOLERANCE_S} s): ${offsetMisses.length}`);
+for (const m of offsetMisses) console.log(`  ${m.degradation}: ${m.track} at ${fmt(m.true_s, 2)} s, reported ${fmt(m.reported_s, 2)} s (off by ${fmt(m.reported_s - m.true_s, 2)} s) after ${fmt(m.audio_s, 1)} s`);
 const neg = await runNegatives(MATCH_PRESETS.default);
 console.log(`\nnegatives: ${neg.falsePositives} false positives in ${neg.queries} non-catalog queries = ${fmt((100 * neg.falsePositives) / neg.queries, 2)}% (${Object.entries(neg.byKind).map(([k, [n, f]]) => `${k}: ${f}/${n}`).join(', ')})`);
 
@@ -262,6 +268,7 @@ const results: Record<string, unknown> = {
   ingestion_x_realtime_in_process: ingestAudioS / ingestCpuS,
   queries: all.map((r) => ({ degradation: r.name, queries: r.queries, top1: r.top1 / r.queries, offset_ok: r.offsetOk / r.queries, wrong: r.wrong, first_match_p50_s: percentile(r.times, 50), first_match_p90_s: percentile(r.times, 90), lookup_x_realtime: r.audioS / (r.cpuMs / 1000) })),
   by_kind: rows.map((r) => ({ degradation: r.name, kind: r.kind, queries: r.queries, top1: r.top1 / r.queries, first_match_p50_s: percentile(r.times, 50), first_match_p90_s: percentile(r.times, 90) })),
+  offset_misses: offsetMisses,
   negatives: neg,
   baseline_exact_speed: baseline,
 };
