@@ -3,7 +3,7 @@
 // result, the time from sending the binary frame that completed its analysis
 // window to receiving the result.
 import WebSocket from 'ws';
-import { analysisUrl } from '../../agent/analysis-stream-client.ts';
+import { analysisUrl, withSourceRole } from '../../agent/analysis-stream-client.ts';
 import type { AnalysisServerMessage } from '../../src/protocol/analysis-messages.ts';
 
 export interface LatencyRun {
@@ -34,7 +34,7 @@ export async function measureLatency(base: string, streams: number, seconds: num
   const all: Stream[] = await Promise.all(
     Array.from({ length: streams }, (_, i) =>
       new Promise<Stream>((resolve, reject) => {
-        const ws = new WebSocket(analysisUrl(base, { id: `${tag}-${i}` }));
+        const ws = new WebSocket(process.env.BENCH_HIBERNATING_SOURCE ? analysisUrl(base, { id: `${tag}-${i}` }) : withSourceRole(analysisUrl(base, { id: `${tag}-${i}` })));
         const s: Stream = { ws, sentSamples: 0, frameEnds: [], frameTimes: [], window: 2048, ready: false };
         ws.on('error', reject);
         ws.on('message', (data, binary) => {

@@ -105,6 +105,12 @@ function stream(s: StreamSocket, x: Float32Array, frame: number, format: 'f32' |
   for (let i = 0; i < x.length; i += frame) s.sendAudio(x.subarray(i, Math.min(x.length, i + frame)), format);
 }
 
+async function expectErrorOn(s: StreamSocket, code: string, reason: string) {
+  const e = await s.next('error');
+  expect({ code: e.code, reason: e.reason }).toEqual({ code, reason });
+  return e;
+}
+
 describe('a live analysis stream', () => {
   it('analyses a source and sends pitch, dynamics and a rising seq to the source and every watcher', async () => {
     const path = `/api/v1/analysis/${unique('tone')}`;
@@ -153,6 +159,34 @@ describe('a live analysis stream', () => {
     expect((await w1.next('status')).state).toBe('source_left');
     w1.close();
     w2.close();
+  });
+
+  it('gives a source that connects with role=source a plain socket that works like the hibernatable one', async () => {
+    const path = `/api/v1/analysis/${unique('plain')}`;
+    const w = await open(path);
+    w.send({ type: 'hello', role: 'watcher' });
+    await w.next('ready');
+    const { s, ready } = await source(`${path}?role=source`);
+    expect(ready).toMatchObject({ role: 'source', sample_rate: 44_100, hop: 512 });
+    expect((await w.next('status')).state).toBe('source_joined');
+    // The plain socket holds the source role: a second source is refused.
+    const other = await open(path);
+    other.send({ type: 'hello', role: 'source', sample_rate: 44_100, format: 'f32' });
+    await expectErrorOn(other, 'conflict', 'source_taken');
+    stream(s, harmonicTone(44_100, 440, 0.6, 5, 0.4, 0.01), 882);
+    await s.until(() => s.results().some((r) => r.t >= 0.5), 'results');
+    await w.until(() => w.results().some((r) => r.seq === s.results().at(-1)!.seq), 'the watcher up to date');
+    expect(s.results().filter((r) => r.t > 0.1 && r.t < 0.5).every((r) => r.pitch?.note === 'A4')).toBe(true);
+    s.send({ type: 'stats' });
+    expect(await s.next('stats')).toMatchObject({ source_connected: true, watchers: 1 });
+    s.close();
+    expect((await w.next('status')).state).toBe('source_left');
+    // The role is free again once the plain socket closed.
+    const again = await source(path);
+    expect(again.ready.role).toBe('source');
+    again.s.close();
+    other.close();
+    w.close();
   });
 
   it('takes 16-bit PCM and frames of any size, and names the notes of a melody', async () => {

@@ -91,7 +91,8 @@ export class AnalysePanel {
     });
     const rate = mic.sampleRate;
     this.socket = new PcmSocket({
-      url: wsUrl(`/api/v1/rooms/${this.client.code}/analysis/${randomId('mic')}`),
+      // role=source: the server keeps a streaming source's socket out of hibernation (cheaper per frame).
+      url: wsUrl(`/api/v1/rooms/${this.client.code}/analysis/${randomId('mic')}?role=source`),
       hello: (firstSampleLocal) => {
         // Said in server time, so the server places onsets on the room's beat grid exactly.
         this.t0ServerMs = this.client.sync.synced ? this.client.serverNow(firstSampleLocal) : null;
