@@ -14,6 +14,7 @@
 //              (BENCH_MEM_ACCEPT=plain: its sockets accepted without hibernation)
 //   sockets    BENCH_MEM_N plain sockets on 10 rooms, nothing sent: the cost of a connection
 //   bare-sockets  the same against bench/support/bare-room (a minimal room object)
+//   bare-churn    BENCH_MEM_N/5 sockets closed and reopened every second on bare-room
 //
 // BENCH_MEM_SECONDS (default 30) of load; figures in bench/out/memory-SCENARIO.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const server =
   SCENARIO === 'bare-analysis'
     ? await startLocalServer({ project: new URL('./support/bare-sink', import.meta.url).pathname })
-    : SCENARIO === 'bare-sockets'
+    : SCENARIO === 'bare-sockets' || SCENARIO === 'bare-churn'
     ? await startLocalServer({ project: new URL('./support/bare-room', import.meta.url).pathname })
     : await startLocalServer({ vars: { JOB_STREAMS_PER_MIN: '1000000', JOBS_PER_MIN: '100000' } });
 const stop = async (code: number) => {
@@ -91,24 +92,30 @@ await record('idle');
 let load: () => void = () => {};
 const closers: Array<() => void> = [];
 
-if (SCENARIO === 'viewers' || SCENARIO === 'churn') {
+if (SCENARIO === 'viewers' || SCENARIO === 'churn' || SCENARIO === 'bare-churn') {
   const rooms: string[] = [];
   for (let r = 0; r < 10; r++) rooms.push(((await (await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string }).code);
   const viewers: RoomClient[] = [];
-  for (let v = 0; v < N; v += 25) {
+  for (let v = 0; v < (SCENARIO === 'bare-churn' ? 0 : N); v += 25) {
     const batch = Array.from({ length: Math.min(25, N - v) }, (_, i) => new RoomClient({ url: server.url, code: rooms[(v + i) % rooms.length] }));
     await Promise.all(batch.map((c) => c.connect()));
     viewers.push(...batch);
   }
   closers.push(() => viewers.forEach((c) => c.close()));
-  if (SCENARIO === 'churn') {
+  if (SCENARIO !== 'viewers') {
     // A raw socket per viewer slot, closed and reopened each second: what reconnecting clients do to the objects.
     const raw: WebSocket[] = [];
+    // One still connecting after a second is dropped too: a reconnecting client does not wait either.
+    const end = (ws: WebSocket) => (ws.readyState === WebSocket.OPEN ? ws.close() : ws.terminate());
     load = () => {
-      for (const ws of raw.splice(0)) ws.close();
-      for (let i = 0; i < N / 5; i++) raw.push(new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/rooms/${rooms[i % rooms.length]}/ws`));
+      for (const ws of raw.splice(0)) end(ws);
+      for (let i = 0; i < N / 5; i++) {
+        const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/rooms/${rooms[i % rooms.length]}/ws`);
+        ws.on('error', () => {});
+        raw.push(ws);
+      }
     };
-    closers.push(() => raw.forEach((ws) => ws.close()));
+    closers.push(() => raw.forEach(end));
   }
 } else if (SCENARIO === 'watchers') {
   const jobs: Array<{ id: string; token: string; seq: number }> = [];
