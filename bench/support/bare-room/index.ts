@@ -27,6 +27,15 @@ export class BareRoom extends DurableObject<Env> {
     }
     ws.send(JSON.stringify({ type: 'ack', id: m.id, version: this.version }));
   }
+
+  // Answering the close is the least any object must do: an unanswered one keeps the socket's memory.
+  webSocketClose(ws: WebSocket, code: number): void {
+    try {
+      ws.close(code === 1005 ? 1000 : code, 'bye');
+    } catch {
+      // already closed
+    }
+  }
 }
 
 export default {
