@@ -29,9 +29,9 @@ export class BareRoom extends DurableObject<Env> {
   }
 
   // Answering the close is the least any object must do: an unanswered one keeps the socket's memory.
-  webSocketClose(ws: WebSocket, code: number): void {
+  webSocketClose(ws: WebSocket): void {
     try {
-      ws.close(code === 1005 ? 1000 : code, 'bye');
+      ws.close(1000, 'bye');
     } catch {
       // already closed
     }
