@@ -9,8 +9,11 @@
 //   await client.close();
 //
 // or, for a whole buffer paced at real time: await streamToAnalysis(url, samples, { sampleRate: 44_100 }).
+// A live source that must outlast network drops and server restarts uses
+// ReconnectingAnalysisSource (the agent's --analyze).
 import WebSocket from 'ws';
-import type { AnalysisFormat, AnalysisResult, AnalysisServerMessage, AnalysisStats } from '../src/protocol/analysis-messages.ts';
+import { ANALYSIS_BURST_S, ANALYSIS_CLOSE, type AnalysisFormat, type AnalysisResult, type AnalysisServerMessage, type AnalysisStats } from '../src/protocol/analysis-messages.ts';
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from '../src/client/backoff.ts';
 
 export type { AnalysisResult, AnalysisServerMessage, AnalysisStats };
 
@@ -35,8 +38,14 @@ export interface AnalysisClientOptions {
   /** Source only. */
   sampleRate?: number;
   format?: AnalysisFormat;
-  /** Source only: server time (ms) at which the first sample was captured, for exact room beats. */
-  t0ServerMs?: number;
+  /**
+   * Source only: server time (ms) at which the first sample sent on this
+   * connection was captured, for exact room beats. A function is called when
+   * the hello goes out, for a caller whose first sample is still moving.
+   */
+  t0ServerMs?: number | (() => number | undefined);
+  /** Source only: the `resume_token` of the previous connection's `ready`, to replace it if the server still holds it. */
+  resumeToken?: string;
   onResult?: (r: AnalysisResult) => void;
   /** Every message, results included. */
   onMessage?: (m: AnalysisServerMessage) => void;
@@ -60,6 +69,8 @@ export class AnalysisStreamClient {
   readonly format: AnalysisFormat;
   /** Error frames received (the stream goes on after most of them). */
   readonly errors: Array<Extract<AnalysisServerMessage, { type: 'error' }>> = [];
+  /** performance.now() of the last frame from the server: a source that hears nothing while it sends has a dead link. */
+  lastHeardMs = performance.now();
   private waiters = new Map<string, (m: AnalysisServerMessage) => void>();
   private closedPromise: Promise<{ code: number; reason: string }>;
 
@@ -105,6 +116,7 @@ export class AnalysisStreamClient {
         if (!client) reject(e);
       });
       ws.on('message', (data, isBinary) => {
+        if (client) client.lastHeardMs = performance.now();
         if (isBinary) return;
         const m = JSON.parse(data.toString()) as AnalysisServerMessage;
         if (m.type === 'welcome') {
@@ -112,7 +124,9 @@ export class AnalysisStreamClient {
           if (opts.role === 'source') {
             hello.sample_rate = opts.sampleRate;
             hello.format = format;
-            if (opts.t0ServerMs !== undefined) hello.t0_server_ms = opts.t0ServerMs;
+            const t0 = typeof opts.t0ServerMs === 'function' ? opts.t0ServerMs() : opts.t0ServerMs;
+            if (t0 !== undefined) hello.t0_server_ms = t0;
+            if (opts.resumeToken) hello.resume_token = opts.resumeToken;
           }
           ws.send(JSON.stringify(hello));
           return;
@@ -169,6 +183,16 @@ export class AnalysisStreamClient {
   /** Resolves when everything queued so far has left this process. */
   async drain(): Promise<void> {
     while (this.ws.bufferedAmount > 0 && this.ws.readyState === WebSocket.OPEN) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Drops the socket without a closing handshake (which a dead link would never complete). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** The token that lets the next connection of this source replace this one. */
+  get resumeToken(): string | undefined {
+    return this.ready.resume_token;
   }
 
   async close(): Promise<{ code: number; reason: string }> {
@@ -255,5 +279,218 @@ export async function streamToAnalysis(
     return { results, stats, errors: client.errors };
   } finally {
     await client.close();
+  }
+}
+
+export interface ReconnectingSourceOptions {
+  url: string;
+  sampleRate: number;
+  format?: AnalysisFormat;
+  /** Server time (ms) of a local instant (performance-clock ms, as audio callbacks stamp buffers). */
+  serverTime: (localMs: number) => number | undefined;
+  onResult?: (r: AnalysisResult) => void;
+  log?: (line: string) => void;
+  backoff?: Partial<BackoffOptions>;
+  /** Audio kept while disconnected, newest first to stay, seconds (default 1). */
+  holdS?: number;
+  /** A source that has sent this much audio without a frame back (default 1 s of audio and 4 s of time) has a dead link. */
+  silentMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * A source that keeps streaming across drops: when its socket closes or goes
+ * silent it reconnects with backoff, presenting its resume token so the server
+ * lets it replace a socket it still holds, and resumes with the newest audio.
+ *
+ * Stream time counts samples, so audio lost in a drop shifts it: each
+ * connection's hello therefore carries the server time of its own first
+ * sample, which keeps a room stream's beat positions right after a gap.
+ */
+export class ReconnectingAnalysisSource {
+  /** Connections lost (closed or gone silent) and connections resumed after one. */
+  drops = 0;
+  resumes = 0;
+  private readonly opts: ReconnectingSourceOptions;
+  private readonly backoff: BackoffOptions;
+  private readonly holdSamples: number;
+  private client: AnalysisStreamClient | null = null;
+  /** Audio not yet sent, each chunk with the local time of its first sample. */
+  private queue: Array<{ audio: Float32Array; startLocalMs: number }> = [];
+  private queued = 0;
+  /** Set once a hello carried the queue head's time: from then on the head may not be dropped. */
+  private anchored = false;
+  private sentSinceHeard = 0;
+  private attempt = 0;
+  private token: string | undefined;
+  private stopping = false;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
+  private droppedAtMs = 0;
+  private lostSamples = 0;
+  private lastFailure = '';
+
+  constructor(opts: ReconnectingSourceOptions) {
+    this.opts = opts;
+    this.backoff = { ...DEFAULT_BACKOFF, maxDelayMs: 5_000, ...opts.backoff };
+    this.holdSamples = Math.round((opts.holdS ?? 1) * opts.sampleRate);
+  }
+
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
+  /** Connects once the first audio is there; rejects if that first connection fails (a wrong URL or room should be said, not retried). */
+  async start(): Promise<void> {
+    await this.waitForAudio();
+    const c = await this.open();
+    this.attach(c, false);
+    const silentMs = this.opts.silentMs ?? 4_000;
+    this.watchdog = setInterval(() => {
+      const c = this.client;
+      // Results come at least every 50 ms of audio: a second of audio unanswered for this long means the link is dead, though no close came.
+      if (c && this.sentSinceHeard >= this.opts.sampleRate && performance.now() - c.lastHeardMs > silentMs) {
+        this.lost(c, `no answer for ${((performance.now() - c.lastHeardMs) / 1000).toFixed(1)} s`);
+        c.terminate();
+      }
+    }, 250);
+  }
+
+  /** Audio in capture order; `endLocalMs` is the local time just after its last sample. */
+  push(audio: Float32Array, endLocalMs: number): void {
+    const c = this.client;
+    if (c && c.ws.readyState === WebSocket.OPEN) {
+      c.sendAudio(audio);
+      this.sentSinceHeard += audio.length;
+      return;
+    }
+    this.queue.push({ audio: audio.slice(), startLocalMs: endLocalMs - (audio.length / this.opts.sampleRate) * 1000 });
+    this.queued += audio.length;
+    if (!this.anchored) this.trim();
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    if (this.retry) clearTimeout(this.retry);
+    if (this.watchdog) clearInterval(this.watchdog);
+    const c = this.client;
+    this.client = null;
+    if (!c) return;
+    // A dead link never completes the closing handshake.
+    const t = setTimeout(() => c.terminate(), 2_000);
+    await c.close();
+    clearTimeout(t);
+  }
+
+  private trim(): void {
+    while (this.queued > this.holdSamples) {
+      const head = this.queue[0];
+      const excess = this.queued - this.holdSamples;
+      if (head.audio.length <= excess) {
+        this.queue.shift();
+        this.queued -= head.audio.length;
+        this.lostSamples += head.audio.length;
+      } else {
+        this.queue[0] = { audio: head.audio.subarray(excess), startLocalMs: head.startLocalMs + (excess / this.opts.sampleRate) * 1000 };
+        this.queued -= excess;
+        this.lostSamples += excess;
+      }
+    }
+  }
+
+  private async waitForAudio(): Promise<void> {
+    while (!this.queue.length && !this.stopping) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private open(): Promise<AnalysisStreamClient> {
+    return AnalysisStreamClient.connect(this.opts.url, {
+      role: 'source',
+      sampleRate: this.opts.sampleRate,
+      format: this.opts.format,
+      resumeToken: this.token,
+      connectTimeoutMs: this.opts.connectTimeoutMs ?? 5_000,
+      t0ServerMs: () => {
+        this.anchored = true;
+        const head = this.queue[0];
+        return head ? this.opts.serverTime(head.startLocalMs) : undefined;
+      },
+      onResult: this.opts.onResult,
+      onMessage: () => (this.sentSinceHeard = 0),
+    });
+  }
+
+  private attach(c: AnalysisStreamClient, resumed: boolean): void {
+    this.anchored = false;
+    // The queue flushes at once: more than the server's burst allowance would be refused as too fast.
+    if (this.queued > this.opts.sampleRate * ANALYSIS_BURST_S * 0.75) {
+      c.terminate();
+      this.failed('connecting took too long to flush the audio held meanwhile');
+      return;
+    }
+    this.client = c;
+    this.attempt = 0;
+    this.lastFailure = '';
+    this.token = c.resumeToken;
+    for (const q of this.queue) c.sendAudio(q.audio);
+    this.sentSinceHeard = this.queued;
+    this.queue = [];
+    this.queued = 0;
+    c.lastHeardMs = performance.now();
+    if (resumed) {
+      this.resumes++;
+      this.opts.log?.(`analysis stream resumed after ${((performance.now() - this.droppedAtMs) / 1000).toFixed(1)} s (up to ${(this.lostSamples / this.opts.sampleRate).toFixed(1)} s of audio not analysed)`);
+    }
+    void c.closed.then(({ code, reason }) => {
+      if (this.client !== c) return;
+      if (code === ANALYSIS_CLOSE.replaced) {
+        // Only this source knows its token: another process presenting it is a copy of this one, and two would take turns forever.
+        this.client = null;
+        this.opts.log?.('analysis stream taken over by another connection of this source; not reconnecting');
+        return;
+      }
+      this.lost(c, `closed ${code}${reason ? ` ${reason}` : ''}`);
+    });
+  }
+
+  private lost(c: AnalysisStreamClient, why: string): void {
+    if (this.client !== c || this.stopping) return;
+    this.client = null;
+    this.drops++;
+    this.droppedAtMs = performance.now();
+    // Audio sent but never answered went down with the link (some of it may have been analysed).
+    this.lostSamples = this.sentSinceHeard;
+    this.opts.log?.(`analysis stream dropped (${why}); reconnecting`);
+    this.schedule();
+  }
+
+  private failed(why: string): void {
+    this.anchored = false;
+    this.trim();
+    // One line per kind of failure, not one per attempt.
+    if (why !== this.lastFailure) this.opts.log?.(`analysis stream: reconnecting failed (${why}); retrying`);
+    this.lastFailure = why;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopping) return;
+    this.retry = setTimeout(() => void this.reconnect(), backoffDelay(this.attempt++, this.backoff));
+  }
+
+  private async reconnect(): Promise<void> {
+    this.retry = null;
+    await this.waitForAudio();
+    if (this.stopping) return;
+    let c: AnalysisStreamClient;
+    try {
+      c = await this.open();
+    } catch (e) {
+      return this.failed((e as Error).message);
+    }
+    if (this.stopping) {
+      c.terminate();
+      return;
+    }
+    this.attach(c, true);
   }
 }

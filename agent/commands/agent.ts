@@ -9,7 +9,7 @@ import { listDevices, openDeviceClock } from '../sources/device.ts';
 import type { DeviceClock } from '../sources/device-clock.ts';
 import { readWavFile } from '../wav.ts';
 import { formatTime, normalizeRoomCode } from '../../src/protocol/index.ts';
-import { AnalysisStreamClient, analysisUrl, type AnalysisResult } from '../analysis-stream-client.ts';
+import { ReconnectingAnalysisSource, analysisUrl, type AnalysisResult } from '../analysis-stream-client.ts';
 
 interface AgentOptions {
   url?: string;
@@ -122,31 +122,28 @@ export function registerAgent(program: Command): void {
       await done;
       clearInterval(status);
 
-      /** Streams the device audio to the room's analysis stream, stamped with the server time of its first sample. */
+      /**
+       * Streams the device audio to the room's analysis stream, each connection
+       * stamped with the server time of its first sample; it reconnects by
+       * itself after a drop, a restart or a deploy.
+       */
       async function startAnalysis(name: string) {
-        const queue: Float32Array[] = [];
-        let client: AnalysisStreamClient | null = null;
         let last: AnalysisResult | null = null;
         let onsets = 0;
-        let firstLocalMs: number | null = null;
-        driver.onAudio!((audio, _sample, localMs) => {
-          firstLocalMs ??= localMs - (audio.length / driver.sampleRate) * 1000;
-          if (client) client.sendAudio(audio);
-          else if (queue.length < 1000) queue.push(audio.slice());
-        });
-        while (firstLocalMs === null) await new Promise((r) => setTimeout(r, 5));
-        client = await AnalysisStreamClient.connect(analysisUrl(url, { room: code!, name }), {
-          role: 'source',
+        const source = new ReconnectingAnalysisSource({
+          url: analysisUrl(url, { room: code!, name }),
           sampleRate: driver.sampleRate,
-          t0ServerMs: agent.client.serverNow(firstLocalMs),
+          serverTime: (localMs) => agent.client.serverNow(localMs),
           onResult: (r) => {
             last = r;
             onsets += r.onsets.length;
           },
+          log,
         });
-        for (const q of queue.splice(0)) client.sendAudio(q);
+        driver.onAudio!((audio, _sample, localMs) => source.push(audio, localMs));
+        await source.start();
         log(`streaming audio to the room's analysis stream "${name}"`);
-        return { last: () => last, onsets: () => onsets, close: () => client!.close() };
+        return { last: () => last, onsets: () => onsets, close: () => source.close() };
       }
       const replaced = agent.client.state === 'closed';
       await analysis?.close();

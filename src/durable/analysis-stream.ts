@@ -39,6 +39,14 @@ interface SocketAttachment {
   sample_rate: number | null;
   format: AnalysisFormat | null;
   t0_server_ms: number | null;
+  /** Stream sample at which this socket's audio began: `t0_server_ms` is the server time of that sample. */
+  t0_sample?: number;
+  /**
+   * A source's resume token, hashed (SHA-256, hex): whoever presents the token
+   * may replace this socket. Only the hash, so a leaked attachment or storage
+   * dump cannot be replayed.
+   */
+  resume_hash?: string | null;
   joined_ms: number;
 }
 
@@ -62,6 +70,8 @@ interface SourceState {
   /** Stream sample at which this pipeline started (0, or the saved position after a restart). */
   base: number;
   t0ServerMs: number | null;
+  /** Stream time (s) of the sample t0ServerMs refers to. */
+  t0StreamS: number;
   scratch: Float32Array;
   tokens: number;
   tokensAt: number;
@@ -94,6 +104,27 @@ let kissPromise: Promise<KissFFT> | null = null;
 function kiss(): Promise<KissFFT> {
   kissPromise ??= loadKissFFT();
   return kissPromise;
+}
+
+function randomHex(bytes: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  let s = '';
+  for (const x of d) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+function timingSafeEqualHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -325,16 +356,30 @@ export class AnalysisStream extends DurableObject<Env> {
     if (sample_rate < ANALYSIS_MIN_RATE || sample_rate > ANALYSIS_MAX_RATE) {
       return this.refuse(ws, 'unsupported', 'unsupported_rate', `sample rate ${sample_rate} Hz is not supported; use ${ANALYSIS_MIN_RATE} to ${ANALYSIS_MAX_RATE} Hz`, id);
     }
+    // Hashing is the only wait: every decision below is taken after it, without
+    // yielding, so two hellos cannot both take the role.
+    const presented = p.data.resume_token ? await sha256Hex(p.data.resume_token) : null;
+    const token = randomHex(16);
+    const tokenHash = await sha256Hex(token);
+    if (att.role) return this.refuse(ws, 'invalid_state', 'hello_repeated', `this socket is already a ${att.role}; open another socket for another role`, id);
     const live = this.liveSource();
-    if (live && live !== ws) return this.refuse(ws, 'conflict', 'source_taken', 'this stream already has a source; connect as a watcher or use another stream', id);
+    if (live && live !== ws) {
+      const stale = this.attachment(live).resume_hash;
+      if (!presented || !stale || !timingSafeEqualHex(presented, stale)) {
+        return this.refuse(ws, 'conflict', 'source_taken', 'this stream already has a source; connect as a watcher or use another stream (a source coming back after a drop presents its resume_token)', id);
+      }
+      this.replaceSource(live);
+    }
+    const rec = this.record!;
     att.role = 'source';
     att.sample_rate = sample_rate;
     att.format = format as AnalysisFormat;
     att.t0_server_ms = p.data.t0_server_ms ?? null;
+    att.t0_sample = rec.samples_saved;
+    att.resume_hash = tokenHash;
     this.setAttachment(ws, att);
     this.addMember(ws);
     this.errorsInRow.delete(ws);
-    const rec = this.record!;
     const src = this.startSource(ws, att, rec.samples_saved);
     const cfg = src.pipeline.config;
     this.send(ws, {
@@ -347,6 +392,7 @@ export class AnalysisStream extends DurableObject<Env> {
       hop: cfg.hopSize,
       hop_s: cfg.hopSize / sample_rate,
       seq: this.seq,
+      resume_token: token,
     });
     this.broadcast({ type: 'status', state: 'source_joined', message: `a source joined at ${sample_rate} Hz ${format}`, seq: this.seq, sample_rate }, ws);
   }
@@ -435,6 +481,43 @@ export class AnalysisStream extends DurableObject<Env> {
     if (this.saveDue()) return this.save(false);
   }
 
+  /**
+   * Ends a source whose link died silently, for the same source reconnecting:
+   * synchronously, so the new source starts from where this one stopped and
+   * watchers see no `source_left` after the new `source_joined`. The socket
+   * may never answer a close, so it also loses its role and its plain
+   * socket's lease here, not in its close handler.
+   */
+  private replaceSource(ws: WebSocket): void {
+    const att = this.attachment(ws);
+    att.role = null;
+    att.resume_hash = null;
+    try {
+      this.setAttachment(ws, att);
+    } catch {
+      // a closed hibernatable socket takes no attachment; the memory copy is what counts
+      this.attachments.set(ws, att);
+    }
+    if (this.members) {
+      const i = this.members.indexOf(ws);
+      if (i >= 0) this.members.splice(i, 1);
+    }
+    const src = this.source;
+    if (src && src.ws === ws) {
+      if (src.pending) this.emit(src);
+      this.source = null;
+      this.record!.samples_saved = src.base + src.pipeline.samplesIn;
+      src.pipeline.dispose();
+      void this.save(true);
+    }
+    if (this.plain.has(ws)) this.release(ws);
+    try {
+      ws.close(ANALYSIS_CLOSE.replaced, 'replaced by the same source reconnecting');
+    } catch {
+      // already closed
+    }
+  }
+
   private async onClose(ws: WebSocket): Promise<void> {
     this.errorsInRow.delete(ws);
     if (this.members) {
@@ -470,6 +553,7 @@ export class AnalysisStream extends DurableObject<Env> {
       format: att.format!,
       base,
       t0ServerMs: att.t0_server_ms,
+      t0StreamS: (att.t0_sample ?? 0) / rate,
       scratch: new Float32Array(MAX_ANALYSIS_FRAME_BYTES / 2),
       tokens: rate * ANALYSIS_BURST_S,
       tokensAt: now,
@@ -541,9 +625,9 @@ export class AnalysisStream extends DurableObject<Env> {
   private beatAt(src: SourceState, t: number): number | null {
     const a = this.anchor.anchor;
     if (!a) return null;
-    // The source may say when its first sample was captured; otherwise the end
+    // The source may say when the first sample of its connection was captured; otherwise the end
     // of the frame being analysed is taken to have been captured on arrival.
-    const serverMs = src.t0ServerMs !== null ? src.t0ServerMs + t * 1000 : src.arrivalMs - (src.arrivalEndT - t) * 1000;
+    const serverMs = src.t0ServerMs !== null ? src.t0ServerMs + (t - src.t0StreamS) * 1000 : src.arrivalMs - (src.arrivalEndT - t) * 1000;
     return r3(beatsAtSample(a, sampleAt(a, serverMs)));
   }
 

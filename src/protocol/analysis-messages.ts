@@ -9,6 +9,12 @@
 // results (to the source and every watcher), `status` changes, `stats` and
 // `pong` on request, and `error` frames (`code` from errors.ts plus a finer
 // `reason`); the socket stays open unless the error says it closes.
+//
+// Resuming a source: a source's `ready` carries a `resume_token`. A link can
+// die silently, and the server then still holds the old socket as the source,
+// so the same source coming back would be refused as `source_taken`; a hello
+// that presents the token replaces that stale socket (closed with
+// ANALYSIS_CLOSE.replaced) instead. The server keeps only the token's hash.
 import { z } from 'zod';
 import type { ErrorCode } from './errors.ts';
 
@@ -37,11 +43,16 @@ export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const MAX_ANALYZE_BODY_BYTES = 10 * 1024 * 1024;
 
 export const ANALYSIS_CLOSE = {
+  /** The same source reconnected with its resume token and took over (as MATCH_CLOSE.replaced). */
+  replaced: 4002,
   /** Too many bad frames or messages in a row. */
   misbehaving: 4003,
   /** Sending faster than real time, well past the burst allowance, for too long. */
   too_fast: 4008,
 } as const;
+
+/** 128 random bits as 32 lowercase hex digits. */
+export const RESUME_TOKEN_PATTERN = /^[0-9a-f]{32}$/;
 
 const requestId = z.string().min(1).max(64).optional();
 
@@ -51,8 +62,10 @@ export const AnalysisSourceHello = z
     role: z.literal('source'),
     sample_rate: z.number().int(),
     format: z.string(),
-    /** Optional: server time (ms) of the stream's first sample, for exact beat positions in rooms. */
+    /** Optional: server time (ms) at which the first sample sent on this connection was captured, for exact beat positions in rooms. */
     t0_server_ms: z.number().positive().optional(),
+    /** Optional: the `resume_token` of this source's previous `ready`, to replace its socket if the server still holds it. */
+    resume_token: z.string().regex(RESUME_TOKEN_PATTERN).optional(),
     id: requestId,
   })
   .strict();
@@ -166,6 +179,8 @@ export type AnalysisServerMessage =
       hop: number | null;
       hop_s: number | null;
       seq: number;
+      /** Source only: present it in the next hello's `resume_token` to take over from this socket after a silent drop. Secret; new on every ready. */
+      resume_token?: string;
     }
   | AnalysisResult
   | {
