@@ -27,6 +27,19 @@ describe('clock sync', () => {
     expect(Math.abs(sync.offsetMs + 500)).toBeLessThan(0.75);
   });
 
+  it('calls itself settled soon on a quiet path and only after many samples behind heavy jitter', () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const quiet = new ClockSync();
+    let n = 0;
+    while (!quiet.settled && n < 500) exchange(quiet, 1e12 + n++ * 50 + rand(), 0, 0.3 + rand() * 0.1, 0.3 + rand() * 0.1);
+    expect(n).toBeLessThan(60);
+    const jittery = new ClockSync();
+    let m = 0;
+    while (!jittery.settled && m < 500) exchange(jittery, 1e12 + m++ * 50 + rand(), 0, 20 + rand() * 30, 20 + rand() * 30);
+    expect(m).toBeGreaterThan(150);
+  });
+
   it('is biased by half the asymmetry, which is the theoretical bound', () => {
     const sync = new ClockSync();
     for (let i = 0; i < 20; i++) exchange(sync, 1e12 + i * 40 + 0.5, 0, 30, 10);

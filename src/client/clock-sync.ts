@@ -31,6 +31,10 @@ export interface ClockSyncOptions {
   best: number;
   /** Samples needed before the estimate uses the separate minima of each direction. */
   splitAfter: number;
+  /** `settled` compares this many of the lowest delays in each direction … */
+  settleSamples: number;
+  /** … and calls the estimate settled when they lie within this many ms. */
+  settleSpreadMs: number;
 }
 
 /**
@@ -38,7 +42,7 @@ export interface ClockSyncOptions {
  * enough that the residual drift between two NTP-disciplined hosts (a few
  * ppm) moves the offset by well under a millisecond within it.
  */
-export const DEFAULT_CLOCK_SYNC: ClockSyncOptions = { windowMs: 120_000, maxSamples: 256, best: 4, splitAfter: 8 };
+export const DEFAULT_CLOCK_SYNC: ClockSyncOptions = { windowMs: 120_000, maxSamples: 256, best: 4, splitAfter: 8, settleSamples: 4, settleSpreadMs: 0.3 };
 
 /** Local high-resolution wall clock in ms: monotonic within a page, aligned to the epoch. */
 export function localNow(): number {
@@ -96,6 +100,22 @@ export class ClockSync {
 
   get synced(): boolean {
     return this.estimate !== null;
+  }
+
+  /**
+   * True once each direction's lowest few delays lie within `settleSpreadMs`
+   * of each other: the lowest then sits about a third of that from its
+   * floor, and more samples would barely move the estimate. Behind heavy
+   * jitter that takes many samples; on a quiet path, a handful.
+   */
+  get settled(): boolean {
+    const { settleSamples, settleSpreadMs } = this.options;
+    if (this.samples.length < Math.max(this.options.splitAfter, 2 * settleSamples)) return false;
+    const spread = (values: number[]) => {
+      values.sort((a, b) => a - b);
+      return values[settleSamples - 1] - values[0];
+    };
+    return spread(this.samples.map((x) => x.upMs)) <= settleSpreadMs && spread(this.samples.map((x) => x.downMs)) <= settleSpreadMs;
   }
 
   /** Server time minus local time, in ms. */

@@ -44,6 +44,24 @@ export interface RoomClientOptions {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Silence for this long (with a ping due every second) means the link is
+ * dead. Long enough that a room busy for a few seconds is not abandoned by
+ * all its viewers at once: each would come back with a join, on top of the
+ * load that made it slow.
+ */
+const DEAD_LINK_MS = 8_000;
+
+/** Gives up a socket at once: `ws`'s terminate() frees it now; a browser socket can only be asked to close. */
+function abandon(ws: WebSocket, reason: string): void {
+  try {
+    const t = (ws as unknown as { terminate?: () => void }).terminate;
+    if (t) t.call(ws);
+    else ws.close(4100, reason);
+  } catch {
+    // closing anyway
+  }
+}
 
 const DEFAULTS = {
   joinPings: 20,
@@ -257,11 +275,7 @@ export class RoomClient {
     const connectTimer = setTimeout(() => {
       this.timers.delete(connectTimer);
       if (this.ws !== ws || welcomed) return;
-      try {
-        ws.close(4100, 'connect timeout');
-      } catch {
-        // closing anyway
-      }
+      abandon(ws, 'connect timeout');
       this.onSocketGone(ws, 4100, 'connect timeout', false);
     }, CONNECT_TIMEOUT_MS);
     this.timers.add(connectTimer);
@@ -429,22 +443,21 @@ export class RoomClient {
 
   private scheduleResync(): void {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    const warming = this.firstJoinMs !== null && localNow() - this.firstJoinMs < this.opts.warmupMs;
+    // The warm-up ends early once the minima have settled: on a quiet path
+    // (a LAN, loopback) that is right after the join burst.
+    const warming = this.firstJoinMs !== null && localNow() - this.firstJoinMs < this.opts.warmupMs && !this.sync.settled;
     this.resyncTimer = setTimeout(() => {
       this.resyncTimer = null;
       // Pings are answered within a round trip: silence for several periods is a dead link.
       const ws = this.ws;
       if (!ws) return;
-      if (localNow() - this.lastHeardMs > Math.max(5000, 4 * this.opts.resyncEveryMs)) {
-        try {
-          ws.close(4100, 'no answer from the room');
-        } catch {
-          // closing anyway
-        }
+      if (localNow() - this.lastHeardMs > Math.max(DEAD_LINK_MS, 4 * this.opts.resyncEveryMs)) {
+        abandon(ws, 'no answer from the room');
         this.onSocketGone(ws, 4100, 'no answer from the room', true);
         return;
       }
-      void this.pingBurst(this.opts.resyncPings);
+      // A slow room is not sent more: pings only pile up behind the unanswered ones.
+      if (this.pendingPings.size < 2) void this.pingBurst(this.opts.resyncPings);
       this.scheduleResync();
     }, warming ? this.opts.warmupEveryMs : this.opts.resyncEveryMs);
   }
