@@ -498,18 +498,7 @@ export class AnalysisStream extends DurableObject<Env> {
       // a closed hibernatable socket takes no attachment; the memory copy is what counts
       this.attachments.set(ws, att);
     }
-    if (this.members) {
-      const i = this.members.indexOf(ws);
-      if (i >= 0) this.members.splice(i, 1);
-    }
-    const src = this.source;
-    if (src && src.ws === ws) {
-      if (src.pending) this.emit(src);
-      this.source = null;
-      this.record!.samples_saved = src.base + src.pipeline.samplesIn;
-      src.pipeline.dispose();
-      void this.save(true);
-    }
+    void this.forget(ws);
     if (this.plain.has(ws)) this.release(ws);
     try {
       ws.close(ANALYSIS_CLOSE.replaced, 'replaced by the same source reconnecting');
@@ -520,19 +509,29 @@ export class AnalysisStream extends DurableObject<Env> {
 
   private async onClose(ws: WebSocket): Promise<void> {
     this.errorsInRow.delete(ws);
+    if (await this.forget(ws)) {
+      this.broadcast({ type: 'status', state: 'source_left', message: 'the source disconnected', seq: this.seq, sample_rate: null }, ws);
+    }
+  }
+
+  /**
+   * Drops a socket from the members; if it was the source, flushes its last
+   * result and ends the source where it stopped (synchronously: a replacing
+   * source starts from there). Resolves true, once saved, if it was the source.
+   */
+  private async forget(ws: WebSocket): Promise<boolean> {
     if (this.members) {
       const i = this.members.indexOf(ws);
       if (i >= 0) this.members.splice(i, 1);
     }
     const src = this.source;
-    if (src && src.ws === ws) {
-      if (src.pending) this.emit(src);
-      this.source = null;
-      this.record!.samples_saved = src.base + src.pipeline.samplesIn;
-      src.pipeline.dispose();
-      await this.save(true);
-      this.broadcast({ type: 'status', state: 'source_left', message: 'the source disconnected', seq: this.seq, sample_rate: null }, ws);
-    }
+    if (!src || src.ws !== ws) return false;
+    if (src.pending) this.emit(src);
+    this.source = null;
+    this.record!.samples_saved = src.base + src.pipeline.samplesIn;
+    src.pipeline.dispose();
+    await this.save(true);
+    return true;
   }
 
   // ---- analysis ----
