@@ -18,6 +18,7 @@ export default defineConfig({
   ],
   test: {
     include: ['tests/workers/**/*.test.ts', 'wasm/**/*.workers.test.ts'],
+    setupFiles: ['tests/workers/settle.ts'],
     testTimeout: 20_000,
   },
 });
