@@ -51,6 +51,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * load that made it slow.
  */
 const DEAD_LINK_MS = 8_000;
+/** A pong later than this is not waited for (and its ping no longer counts as outstanding). */
+const PING_TIMEOUT_MS = 2_000;
 
 /** Gives up a socket at once: `ws`'s terminate() frees it now; a browser socket can only be asked to close. */
 function abandon(ws: WebSocket, reason: string): void {
@@ -169,13 +171,7 @@ export class RoomClient {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.resyncTimer = null;
-    for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new RoomCommandError('closed', 'the client was closed'));
-    }
-    this.pending.clear();
+    this.endLink(new RoomCommandError('closed', 'the client was closed'));
     try {
       this.ws?.close(1000, 'bye');
     } catch {
@@ -306,13 +302,7 @@ export class RoomClient {
   private onSocketGone(ws: WebSocket, code: number, reason: string, welcomed: boolean): void {
     if (this.ws !== ws) return;
     this.ws = null;
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.resyncTimer = null;
-    for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new RoomCommandError('disconnected', 'connection lost before the command was acknowledged'));
-    }
-    this.pending.clear();
+    this.endLink(new RoomCommandError('disconnected', 'connection lost before the command was acknowledged'));
     this.pendingPings.clear();
     if (this.stopped || this.state === 'expired') return;
     if (code === 4000) return this.fail('expired', new RoomCommandError('expired', 'the room has expired'));
@@ -320,6 +310,17 @@ export class RoomClient {
     if (code === 4002) return this.fail('closed', new RoomCommandError('replaced', reason || 'replaced by a newer connection'));
     if (!welcomed) void this.checkRoomThenRetry();
     else this.retry();
+  }
+
+  /** What a link leaves behind when it ends: the resync timer, and commands that will never be acknowledged. */
+  private endLink(reason: RoomCommandError): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = null;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.pending.clear();
   }
 
   /** A socket that never got a welcome may mean the room is gone: ask once over HTTP before retrying. */
@@ -457,27 +458,38 @@ export class RoomClient {
         return;
       }
       // A slow room is not sent more: pings only pile up behind the unanswered ones.
-      if (this.pendingPings.size < 2) void this.pingBurst(this.opts.resyncPings);
+      if (this.pendingPings.size < 2) void this.sendPings(this.opts.resyncPings);
       this.scheduleResync();
     }, warming ? this.opts.warmupEveryMs : this.opts.resyncEveryMs);
   }
 
   /** Sends n pings spaced apart (back-to-back pings would queue behind each other) and waits for their pongs. */
   private async pingBurst(n: number): Promise<void> {
-    const mine: number[] = [];
+    const mine = await this.sendPings(n);
+    const deadline = Date.now() + PING_TIMEOUT_MS;
+    while (mine.some((id) => this.pendingPings.has(id)) && Date.now() < deadline && this.ws) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /**
+   * Sends n pings spaced apart and returns their ids without waiting for the
+   * pongs (resync pings are answered whenever they are). Pings unanswered
+   * for PING_TIMEOUT_MS are forgotten here, so a lost one never counts as
+   * outstanding for long.
+   */
+  private async sendPings(n: number): Promise<number[]> {
+    const now = localNow();
+    for (const [id, t0] of this.pendingPings) if (now - t0 > PING_TIMEOUT_MS) this.pendingPings.delete(id);
+    const ids: number[] = [];
     for (let i = 0; i < n; i++) {
       const ws = this.ws;
       if (!ws || ws.readyState !== 1) break;
       const id = ++this.pingId;
       const t0 = localNow();
       this.pendingPings.set(id, t0);
-      mine.push(id);
+      ids.push(id);
       ws.send(JSON.stringify({ type: 'ping', id, t0 }));
       if (i < n - 1) await new Promise((r) => setTimeout(r, this.opts.pingSpacingMs));
     }
-    // Bursts may overlap during the warm-up: each waits for, and forgets, only its own pings.
-    const deadline = Date.now() + 2000;
-    while (mine.some((id) => this.pendingPings.has(id)) && Date.now() < deadline && this.ws) await new Promise((r) => setTimeout(r, 10));
-    for (const id of mine) this.pendingPings.delete(id);
+    return ids;
   }
 }

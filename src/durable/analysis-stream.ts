@@ -1,6 +1,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../worker/env.ts';
-import { holdsLeases, leaseTags, leaseValue, releaseLease } from './connection-lease.ts';
+import { holdsLeases, leaseTags, releaseLease, releaseLeaseTag } from './connection-lease.ts';
+import { constantTimeEqual, generateHexToken, hashToken } from '../lib/tokens.ts';
+import { TokenBucket } from '../lib/rate.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import type { KissFFT } from '../../wasm/kissfft.ts';
 import { AnalysisPipeline, type AnalysisFrame } from '../../wasm/dsp/pipeline.ts';
@@ -73,8 +75,8 @@ interface SourceState {
   /** Stream time (s) of the sample t0ServerMs refers to. */
   t0StreamS: number;
   scratch: Float32Array;
-  tokens: number;
-  tokensAt: number;
+  /** Real time plus a burst, in samples. */
+  rate: TokenBucket;
   tooFastInRow: number;
   /** The latest frame not yet sent, copied out of the pipeline's reused object. */
   pending: { t: number; hz: number; voiced: boolean; clarity: number; rms: number; peak: number; velocity: number } | null;
@@ -104,27 +106,6 @@ let kissPromise: Promise<KissFFT> | null = null;
 function kiss(): Promise<KissFFT> {
   kissPromise ??= loadKissFFT();
   return kissPromise;
-}
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  let s = '';
-  for (const x of d) s += x.toString(16).padStart(2, '0');
-  return s;
-}
-
-function timingSafeEqualHex(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }
 
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -240,10 +221,7 @@ export class AnalysisStream extends DurableObject<Env> {
   }
 
   async holdsLeases(limiterId: string, leases: string[]): Promise<boolean[]> {
-    const held = holdsLeases(this.ctx, limiterId, leases);
-    if (!this.plain.size) return held;
-    const plainLeases = new Set(this.plain.values());
-    return held.map((h, i) => h || plainLeases.has('conn:' + leaseValue(limiterId, leases[i])));
+    return holdsLeases(this.ctx, limiterId, leases, this.plain.values());
   }
 
   /** Gives a closed socket's connection lease back, whichever way it was accepted. */
@@ -251,10 +229,7 @@ export class AnalysisStream extends DurableObject<Env> {
     const tag = this.plain.get(ws);
     if (tag === undefined) return releaseLease(this.ctx, this.env, ws);
     this.plain.delete(ws);
-    if (!tag) return;
-    const [limiterId, lease] = tag.slice('conn:'.length).split(':');
-    const limiter = this.env.LIMITER.get(this.env.LIMITER.idFromString(limiterId));
-    this.ctx.waitUntil(limiter.release(lease).catch(() => {}));
+    releaseLeaseTag(this.ctx, this.env, tag);
   }
 
   /** Every open socket: the hibernatable ones the runtime keeps and the plain ones held here. */
@@ -358,14 +333,14 @@ export class AnalysisStream extends DurableObject<Env> {
     }
     // Hashing is the only wait: every decision below is taken after it, without
     // yielding, so two hellos cannot both take the role.
-    const presented = p.data.resume_token ? await sha256Hex(p.data.resume_token) : null;
-    const token = randomHex(16);
-    const tokenHash = await sha256Hex(token);
+    const presented = p.data.resume_token ? await hashToken(p.data.resume_token) : null;
+    const token = generateHexToken(16);
+    const tokenHash = await hashToken(token);
     if (att.role) return this.refuse(ws, 'invalid_state', 'hello_repeated', `this socket is already a ${att.role}; open another socket for another role`, id);
     const live = this.liveSource();
     if (live && live !== ws) {
       const stale = this.attachment(live).resume_hash;
-      if (!presented || !stale || !timingSafeEqualHex(presented, stale)) {
+      if (!presented || !stale || !constantTimeEqual(presented, stale)) {
         return this.refuse(ws, 'conflict', 'source_taken', 'this stream already has a source; connect as a watcher or use another stream (a source coming back after a drop presents its resume_token)', id);
       }
       this.replaceSource(live);
@@ -435,11 +410,7 @@ export class AnalysisStream extends DurableObject<Env> {
     if (bytes % width !== 0) return this.refuse(ws, 'bad_request', 'odd_byte_count', `a ${src.format} frame must hold whole ${width}-byte samples; got ${bytes} bytes`);
     const n = bytes / width;
     if (n === 0) return;
-    // Real time plus a burst: tokens are samples.
-    const cap = src.sampleRate * ANALYSIS_BURST_S;
-    src.tokens = Math.min(cap, src.tokens + ((received - src.tokensAt) / 1000) * src.sampleRate);
-    src.tokensAt = received;
-    if (n > src.tokens) {
+    if (!src.rate.has(n, received)) {
       src.tooFastInRow++;
       const closing = src.tooFastInRow >= MAX_TOO_FAST_IN_ROW;
       this.refuse(ws, 'rate_limited', 'too_fast', `audio is arriving faster than real time beyond the ${ANALYSIS_BURST_S} s burst allowance; frame of ${n} samples dropped`, null, closing);
@@ -471,7 +442,7 @@ export class AnalysisStream extends DurableObject<Env> {
       for (let i = 0; i < n; i++) x[i] = s[i] / 32768;
     }
     this.counters.clipped += clipped;
-    src.tokens -= n;
+    src.rate.take(received, n);
     src.tooFastInRow = 0;
     this.errorsInRow.delete(ws);
     src.arrivalMs = received;
@@ -554,8 +525,7 @@ export class AnalysisStream extends DurableObject<Env> {
       t0ServerMs: att.t0_server_ms,
       t0StreamS: (att.t0_sample ?? 0) / rate,
       scratch: new Float32Array(MAX_ANALYSIS_FRAME_BYTES / 2),
-      tokens: rate * ANALYSIS_BURST_S,
-      tokensAt: now,
+      rate: new TokenBucket(rate, rate * ANALYSIS_BURST_S, now),
       tooFastInRow: 0,
       pending: null,
       pendingOnsets: [],

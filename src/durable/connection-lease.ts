@@ -46,15 +46,26 @@ export function releaseLease(ctx: DurableObjectState, env: Env, ws: WebSocket): 
   } catch {
     return; // not a hibernatable socket of this object
   }
-  for (const tag of tags) {
-    if (!tag.startsWith(TAG_PREFIX)) continue;
-    const [limiterId, lease] = tag.slice(TAG_PREFIX.length).split(':');
-    const limiter = env.LIMITER.get(env.LIMITER.idFromString(limiterId));
-    ctx.waitUntil(limiter.release(lease).catch(() => {}));
-  }
+  for (const tag of tags) releaseLeaseTag(ctx, env, tag);
 }
 
-/** Which of these leases name a socket this object still has open. */
-export function holdsLeases(ctx: DurableObjectState, limiterId: string, leases: string[]): boolean[] {
-  return leases.map((lease) => ctx.getWebSockets(TAG_PREFIX + leaseValue(limiterId, lease)).length > 0);
+/** Gives back the lease a tag names (from leaseTags); other tags are ignored. For sockets an object keeps itself, without hibernation. */
+export function releaseLeaseTag(ctx: DurableObjectState, env: Env, tag: string): void {
+  if (!tag.startsWith(TAG_PREFIX)) return;
+  const [limiterId, lease] = tag.slice(TAG_PREFIX.length).split(':');
+  const limiter = env.LIMITER.get(env.LIMITER.idFromString(limiterId));
+  ctx.waitUntil(limiter.release(lease).catch(() => {}));
+}
+
+/**
+ * Which of these leases name a socket this object still has open: among its
+ * hibernatable sockets, or among `ownTags`, the lease tags of the sockets it
+ * keeps itself.
+ */
+export function holdsLeases(ctx: DurableObjectState, limiterId: string, leases: string[], ownTags?: Iterable<string>): boolean[] {
+  const own = ownTags ? new Set(ownTags) : null;
+  return leases.map((lease) => {
+    const tag = TAG_PREFIX + leaseValue(limiterId, lease);
+    return ctx.getWebSockets(tag).length > 0 || (own?.has(tag) ?? false);
+  });
 }

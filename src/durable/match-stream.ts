@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { numberVar, type Env } from '../worker/env.ts';
 import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
+import { TokenBucket } from '../lib/rate.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import { FINGERPRINT_PRESETS, LiveMatcher, MATCH_PRESETS, type LiveMatch } from '../../wasm/fingerprint/index.ts';
 import { lookupCatalog, registry } from '../lib/catalog.ts';
@@ -39,8 +40,7 @@ interface Live {
   pending: Float32Array[];
   pendingS: number;
   /** Audio-rate allowance in seconds of audio, refilled at real time up to the burst. */
-  tokensS: number;
-  tokensAtMs: number;
+  rate: TokenBucket;
   lastStatusS: number;
   lastRegistryS: number;
   match: MatchData | null;
@@ -209,16 +209,13 @@ export class MatchStream extends DurableObject<Env> {
     // run ahead of the clock, and a client that does makes the object match
     // audio faster than anyone is listening to it.
     const now = Date.now();
-    const burst = this.burstS();
-    live.tokensS = Math.min(burst, live.tokensS + (now - live.tokensAtMs) / 1000);
-    live.tokensAtMs = now;
-    if (seconds > live.tokensS + 1e-9) {
-      return this.sendError(ws, 'rate_limited', `audio is arriving faster than real time beyond the ${burst} s burst allowance; frame dropped`);
+    if (!live.rate.has(seconds, now)) {
+      return this.sendError(ws, 'rate_limited', `audio is arriving faster than real time beyond the ${live.rate.burst} s burst allowance; frame dropped`);
     }
     if (live.queuedS + seconds > MAX_QUEUED_S) {
       return this.sendError(ws, 'rate_limited', `more than ${MAX_QUEUED_S} s of audio waiting to be matched; frame dropped`);
     }
-    live.tokensS -= seconds;
+    live.rate.take(now, seconds);
     live.queuedS += seconds;
     live.pending.push(samples);
     live.pendingS += seconds;
@@ -313,8 +310,7 @@ export class MatchStream extends DurableObject<Env> {
       queuedS: 0,
       pending: [],
       pendingS: 0,
-      tokensS: this.burstS(),
-      tokensAtMs: Date.now(),
+      rate: new TokenBucket(1, this.burstS()),
       lastStatusS: 0,
       lastRegistryS: 0,
       match: null,

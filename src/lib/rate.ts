@@ -11,10 +11,16 @@ export class TokenBucket {
     this.last = now;
   }
   take(now = Date.now(), n = 1): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
-    if (this.tokens < n) return false;
+    if (!this.has(n, now)) return false;
     this.tokens -= n;
     return true;
+  }
+
+  /** Whether `n` tokens are there at `now`, without taking them (for a check that comes before other checks). */
+  has(n: number, now = Date.now()): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    // Fractional amounts (seconds of audio) must not fail on rounding.
+    return this.tokens >= n - 1e-9;
   }
 }

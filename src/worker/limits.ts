@@ -25,9 +25,13 @@ export async function recordJoinFailure(c: Context<AppEnv>): Promise<void> {
 }
 
 export async function guardRoomCreation(c: Context<AppEnv>): Promise<void> {
-  const limit = numberVar(c.env.ROOMS_PER_MIN, 30);
-  const v = await limiter(c).hit('rooms', limit, MINUTE);
-  if (!v.allowed) throw new RoomtoneError('rate_limited', `at most ${limit} rooms per minute per client`, { retryAfterS: v.retry_after_s });
+  await spendPerMinute(c, 'rooms', numberVar(c.env.ROOMS_PER_MIN, 30), 'rooms');
+}
+
+/** Counts one use of a per-client budget of `limit` a minute (shared by every isolate through the limiter object); 429 past it. */
+export async function spendPerMinute(c: Context<AppEnv>, bucket: string, limit: number, what: string): Promise<void> {
+  const v = await limiter(c).hit(bucket, limit, MINUTE);
+  if (!v.allowed) throw new RoomtoneError('rate_limited', `at most ${limit} ${what} per minute per client`, { retryAfterS: v.retry_after_s });
 }
 
 /**

@@ -1,13 +1,13 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { guardJoin, openConnection, recordJoinFailure } from '../limits.ts';
+import { guardJoin, openConnection, recordJoinFailure, spendPerMinute } from '../limits.ts';
 import { RoomtoneError, normalizeRoomCode } from '../../protocol/index.ts';
 import { MAX_ANALYZE_BODY_BYTES, STREAM_ID_PATTERN } from '../../protocol/analysis-messages.ts';
 import { ROOM_HEADER, STREAM_HEADER } from '../../durable/analysis-stream.ts';
 import { decodeWav, WavError } from '../../../wasm/wav.ts';
 import { analyzeSamples, analysisRate, analysisSteps, OfflineRateError, type AnalysisDocument } from '../../../wasm/dsp/offline.ts';
 import { createJob, type JobPublisher } from '../../lib/jobs.ts';
-import { publicOrigin, clientKey } from '../http.ts';
+import { publicOrigin } from '../http.ts';
 import { numberVar } from '../env.ts';
 import type { DecodedWav } from '../../../wasm/wav.ts';
 import { loadKissFFT } from '../../../wasm/kissfft-workerd.ts';
@@ -112,9 +112,7 @@ const ANALYZE_JOBS_PER_MIN = 20;
  * file still fails the request itself.
  */
 async function startAnalysisJob(c: Context<AppEnv>, wav: DecodedWav): Promise<Response> {
-  const limiter = c.env.LIMITER.get(c.env.LIMITER.idFromName(clientKey(c)));
-  const verdict = await limiter.hit('analyze-jobs', ANALYZE_JOBS_PER_MIN, 60_000);
-  if (!verdict.allowed) throw new RoomtoneError('rate_limited', `at most ${ANALYZE_JOBS_PER_MIN} analysis jobs per minute per client`, { retryAfterS: verdict.retry_after_s });
+  await spendPerMinute(c, 'analyze-jobs', ANALYZE_JOBS_PER_MIN, 'analysis jobs');
   const origin = publicOrigin(c);
   const retentionS = numberVar(c.env.JOB_RETENTION_S, 7 * 86_400);
   const job = await createJob(c.env, { kind: 'analysis.file', title: `analysis of ${wav.durationS.toFixed(1)} s of audio`, origin });

@@ -1,15 +1,13 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { numberVar } from '../env.ts';
-import { bearerToken, clientKey, publicOrigin, readJson } from '../http.ts';
+import { bearerToken, publicOrigin, readJson } from '../http.ts';
 import { createJob, jobLinks, jobStatus, postJobEvent } from '../../lib/jobs.ts';
 import { CreateJobBody, JOB_ID_PATTERN, JobEventInput, MAX_JOB_EVENT_BYTES, RoomtoneError } from '../../protocol/index.ts';
 import { requireAdmin } from '../admin.ts';
-import { openConnection } from '../limits.ts';
+import { openConnection, spendPerMinute } from '../limits.ts';
 
 export const jobs = new Hono<AppEnv>();
-
-const MINUTE = 60_000;
 
 function jobId(c: Context<AppEnv>): string {
   const id = c.req.param('id') ?? '';
@@ -18,15 +16,9 @@ function jobId(c: Context<AppEnv>): string {
   return id;
 }
 
-/** Counts one use of a per-client budget (shared by every isolate through the limiter object). */
-async function spend(c: Context<AppEnv>, bucket: string, limit: number, what: string): Promise<void> {
-  const limiter = c.env.LIMITER.get(c.env.LIMITER.idFromName(clientKey(c)));
-  const v = await limiter.hit(bucket, limit, MINUTE);
-  if (!v.allowed) throw new RoomtoneError('rate_limited', `at most ${limit} ${what} per minute per client`, { retryAfterS: v.retry_after_s });
-}
 
 jobs.post('/', async (c) => {
-  await spend(c, 'jobs', numberVar(c.env.JOBS_PER_MIN, 60), 'jobs');
+  await spendPerMinute(c, 'jobs', numberVar(c.env.JOBS_PER_MIN, 60), 'jobs');
   requireAdmin(c, 'creating jobs over HTTP');
   const body = await readJson(c, CreateJobBody);
   const { publisher: _publisher, ...created } = await createJob(c.env, { ...body, title: body.title, origin: publicOrigin(c) });
@@ -61,7 +53,7 @@ jobs.get('/:id/stream', async (c) => {
     return c.json({ error: { code: 'bad_request', message: 'this endpoint needs a WebSocket upgrade' } }, 426);
   }
   const id = jobId(c);
-  await spend(c, 'job-streams', numberVar(c.env.JOB_STREAMS_PER_MIN, 600), 'job stream connections');
+  await spendPerMinute(c, 'job-streams', numberVar(c.env.JOB_STREAMS_PER_MIN, 600), 'job stream connections');
   // The object accepts the socket itself, so it can hibernate with it.
   return openConnection(c, 'JOBS', c.env.JOBS.idFromName(id));
 });
