@@ -48,6 +48,8 @@ export interface ProxyStats {
   refused: number;
   bytesUp: number;
   bytesDown: number;
+  /** Connections whose client went away inside a black hole: the server side stays open, as it would behind a dead link. */
+  orphaned: number;
 }
 
 export interface Proxy {
@@ -59,9 +61,15 @@ export interface Proxy {
   setDelay(delayMs: number | { up: number; down: number }, jitterMs?: number): void;
   /** Refuse new connections (accept and close at once) while true. */
   refuse(on: boolean): void;
-  /** Stop forwarding without closing anything: a link that went dead silently. */
+  /**
+   * Stop forwarding without closing anything: a link that went dead silently.
+   * A client that gives its connection up meanwhile is not heard by the
+   * server either (no FIN crosses a dead link): the server's side stays open,
+   * orphaned, until the server closes it or `cutAll` resets it (what the
+   * server's retransmissions meet once the link is back).
+   */
   blackhole(on: boolean): void;
-  /** Cut every open connection now. */
+  /** Cut every open connection now, orphans included. */
   cutAll(): void;
   close(): Promise<void>;
 }
@@ -142,7 +150,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   let cuts: CutOptions | null = opts.cuts ?? null;
   let refusing = false;
   let holing = false;
-  const stats: ProxyStats = { connections: 0, open: 0, cuts: 0, refused: 0, bytesUp: 0, bytesDown: 0 };
+  const stats: ProxyStats = { connections: 0, open: 0, cuts: 0, refused: 0, bytesUp: 0, bytesDown: 0, orphaned: 0 };
   const live = new Set<{ cut: () => void; end: () => void; schedule: () => void; isWebSocket: boolean }>();
 
   const oneWay = (dir: 'up' | 'down') => () => {
@@ -206,9 +214,16 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       }
       if (!holing) down.push(chunk);
     });
-    client.on('close', end);
+    let orphaned = false;
+    const clientGone = () => {
+      if (!holing || upstream.destroyed) return end();
+      if (orphaned) return;
+      orphaned = true;
+      stats.orphaned++;
+    };
+    client.on('close', clientGone);
     upstream.on('close', end);
-    client.on('error', end);
+    client.on('error', clientGone);
     upstream.on('error', end);
   });
 

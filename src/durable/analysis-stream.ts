@@ -368,6 +368,7 @@ export class AnalysisStream extends DurableObject<Env> {
       hop_s: cfg.hopSize / sample_rate,
       seq: this.seq,
       resume_token: token,
+      start_t: rec.samples_saved / sample_rate,
     });
     this.broadcast({ type: 'status', state: 'source_joined', message: `a source joined at ${sample_rate} Hz ${format}`, seq: this.seq, sample_rate }, ws);
   }

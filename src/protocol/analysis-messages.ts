@@ -181,6 +181,12 @@ export type AnalysisServerMessage =
       seq: number;
       /** Source only: present it in the next hello's `resume_token` to take over from this socket after a silent drop. Secret; new on every ready. */
       resume_token?: string;
+      /**
+       * Source only: the stream time (s) of this source's first sample. A
+       * stream's time runs on across its sources, so after a reconnect results
+       * continue where the last source stopped, not at 0.
+       */
+      start_t?: number;
     }
   | AnalysisResult
   | {

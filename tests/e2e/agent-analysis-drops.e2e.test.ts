@@ -69,13 +69,15 @@ describe('the agent keeps analysing across network drops', () => {
       await until(() => flowingAfter(seq, 20), 20_000, 'results after the cut', output);
 
       // A dead link: nothing closes, nothing arrives, and only the agent's
-      // watchdog can tell. (Once the agent drops the socket this proxy closes
-      // the server's side too, so the takeover of a socket the server still
-      // holds is tested in tests/workers/analysis-resume.test.ts.)
+      // watchdog can tell. The agent's giving up does not cross it either, so
+      // the server still holds the old socket as the source when the agent
+      // comes back: only its resume token lets it take the stream back.
       seq = results.at(-1)!.seq;
       proxy.blackhole(true);
       await until(() => count(/analysis stream dropped/g) >= 2, 20_000, 'the agent to give up on the silent link', output);
       expect(out).toMatch(/analysis stream dropped \(no answer for/);
+      await until(() => proxy.stats.orphaned >= 1, 5_000, 'the dropped socket to be left open on the server side', output);
+      expect((await watcher.stats()).source_connected).toBe(true);
       proxy.blackhole(false);
       await until(() => count(/analysis stream resumed/g) >= 2, 30_000, 'the agent to resume after the silent link', output);
       await until(() => flowingAfter(seq, 20), 20_000, 'results after the silent link', output);

@@ -12,6 +12,9 @@ import { loadKissFFT } from '../../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
 import { fluidsynthAvailable } from '../fixtures/render.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
+import { startProxy } from '../../bench/support/proxy.ts';
+import { AnalysisStreamClient, analysisUrl } from '../../agent/analysis-stream-client.ts';
+import type { AnalysisServerMessage } from '../../src/protocol/analysis-messages.ts';
 
 const TITLE = 'Seeded Tune No. 7';
 const ARTIST = 'The Test Rig';
@@ -25,7 +28,7 @@ let tuneBrowser: Browser;
 let denyingBrowser: Browser;
 
 interface AnalysisHandle {
-  roomtone: { analysis: { results: number; onsets: number; lastNote: string | null; streamStartServerMs: number | null } | null; state: string };
+  roomtone: { analysis: { stream: string | null; results: number; onsets: number; lastNote: string | null; streamStartServerMs: number | null } | null; state: string };
 }
 
 beforeAll(async () => {
@@ -95,6 +98,53 @@ describe('the Analyse panel', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+});
+
+describe('the Analyse panel across a dead link', () => {
+  it('gives up a silent link by itself and takes its stream back from the socket the server still holds', async () => {
+    // Everything the page does goes through a proxy whose link can die silently.
+    const proxy = await startProxy({ target: server.url });
+    const created = (await (await fetch(`${server.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string };
+    const context = await fluteBrowser.newContext();
+    await context.grantPermissions(['microphone'], { origin: proxy.url });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    const analysis = () => page.evaluate(() => (window as unknown as AnalysisHandle).roomtone.analysis!);
+    try {
+      await page.goto(`${proxy.url}/r/${created.code}`);
+      await page.getByRole('button', { name: 'Start analysing' }).click();
+      await expect.poll(() => page.locator('#analyse-status').textContent(), { timeout: 10_000 }).toBe('Analysing');
+      await expect.poll(async () => (await analysis()).results, { timeout: 10_000 }).toBeGreaterThan(20);
+
+      // A watcher connected directly, past the proxy, sees what the server sees.
+      const statuses: string[] = [];
+      const watcher = await AnalysisStreamClient.connect(analysisUrl(server.url, { room: created.code, name: (await analysis()).stream! }), {
+        role: 'watcher',
+        onMessage: (m: AnalysisServerMessage) => void (m.type === 'status' && statuses.push(m.state)),
+      });
+      try {
+        proxy.blackhole(true);
+        await expect.poll(() => page.locator('#analyse-status').textContent(), { timeout: 10_000 }).toMatch(/^Reconnecting \(no answer for 4 s\)/);
+        // The page has let its socket go; the server never heard (nothing crosses a dead link).
+        expect(await watcher.stats()).toMatchObject({ source_connected: true });
+        const before = (await analysis()).results;
+        proxy.blackhole(false);
+        // Without the resume token the server would refuse the page as a second source while it holds the first.
+        await expect.poll(() => page.locator('#analyse-status').textContent(), { timeout: 30_000 }).toBe('Analysing');
+        await expect.poll(async () => (await analysis()).results, { timeout: 10_000 }).toBeGreaterThan(before + 20);
+        // Taken over, not left and rejoined: the server still held the old socket when the page came back.
+        expect(statuses).toEqual(['source_joined']);
+      } finally {
+        await watcher.close();
+      }
+      expect((await analysis()).lastNote).toBe('A4');
+      expect(await page.locator('#analyse-error').isVisible()).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      await proxy.close();
+    }
+  }, 90_000);
 });
 
 describe("the What's playing? page", () => {

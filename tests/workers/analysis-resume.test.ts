@@ -66,6 +66,7 @@ describe('a source resuming after a silent drop', () => {
     const a = await hello(`${path}?role=source`, sr);
     const readyA = await a.next('ready');
     expect(readyA.resume_token).toMatch(/^[0-9a-f]{32}$/);
+    expect(readyA.start_t).toBe(0);
     stream(a, harmonicTone(sr, 440, 0.5, 3, 0.4), 441);
     expect(await samplesIn(a)).toBe(sr / 2);
     const before = results(a).at(-1)!;
@@ -81,6 +82,8 @@ describe('a source resuming after a silent drop', () => {
     expect(readyB.resume_token).toMatch(/^[0-9a-f]{32}$/);
     expect(readyB.resume_token).not.toBe(readyA.resume_token);
     expect(readyB.seq).toBeGreaterThanOrEqual(before.seq);
+    // B's first sample sits where A's last ended: results name stream time, which runs on across sources.
+    expect(readyB.start_t).toBe(0.5);
     expect(await a.closedWith()).toEqual({ code: 4002, reason: 'replaced by the same source reconnecting' });
     // Watchers see the source come back, never leave after it came back.
     const statuses = () => w.messages.filter((m) => m.type === 'status').map((m) => (m as { state: string }).state);
@@ -93,6 +96,7 @@ describe('a source resuming after a silent drop', () => {
     const seen = results(w);
     for (let i = 1; i < seen.length; i++) expect(seen[i].seq).toBe(seen[i - 1].seq + 1);
     expect(after[0].t).toBeGreaterThan(before.t);
+    expect(after[0].t).toBeGreaterThanOrEqual(readyB.start_t!);
     expect(after.some((r) => r.pitch?.note === 'A4')).toBe(true);
 
     // The first socket's token died with it.
@@ -103,7 +107,7 @@ describe('a source resuming after a silent drop', () => {
     await until(() => statuses().at(-1) === 'source_left', 'source_left');
     // With no source held, anyone may become the source, token or not.
     const c = await hello(path, sr, { resume_token: readyB.resume_token! });
-    expect((await c.next('ready')).role).toBe('source');
+    expect(await c.next('ready')).toMatchObject({ role: 'source', start_t: 1 });
     c.close();
     w.close();
   });

@@ -17,6 +17,8 @@ import { TunerView } from './tuner-view.ts';
 const FRAME_SIZE = 2048;
 
 export interface AnalyseStats {
+  /** The room's analysis stream this page feeds (others can watch it by name). */
+  stream: string | null;
   results: number;
   onsets: number;
   lastNote: string | null;
@@ -34,7 +36,7 @@ function isResult(m: AnalysisServerMessage): m is AnalysisResult {
 }
 
 export class AnalysePanel {
-  readonly stats: AnalyseStats = { results: 0, onsets: 0, lastNote: null, streamStartServerMs: null };
+  readonly stats: AnalyseStats = { stream: null, results: 0, onsets: 0, lastNote: null, streamStartServerMs: null };
   /** The page's current room client (it is replaced when a refused control link falls back to viewing). */
   private readonly current: () => RoomClient;
   private readonly button = byId<HTMLButtonElement>('analyse-start');
@@ -49,8 +51,10 @@ export class AnalysePanel {
   private mic: Mic | null = null;
   private socket: PcmSocket | null = null;
   private raf = 0;
-  /** Server time of the current stream's first sample. */
+  /** Server time of the current connection's first sample. */
   private t0ServerMs: number | null = null;
+  /** Stream time (s) of that sample: a stream's time runs on across reconnections. */
+  private startT = 0;
 
   constructor(current: () => RoomClient) {
     this.current = current;
@@ -90,9 +94,10 @@ export class AnalysePanel {
       void this.stop();
     });
     const rate = mic.sampleRate;
+    const stream = (this.stats.stream = randomId('mic'));
     this.socket = new PcmSocket({
       // role=source: the server keeps a streaming source's socket out of hibernation (cheaper per frame).
-      url: wsUrl(`/api/v1/rooms/${this.client.code}/analysis/${randomId('mic')}?role=source`),
+      url: wsUrl(`/api/v1/rooms/${this.client.code}/analysis/${stream}?role=source`),
       hello: (firstSampleLocal) => {
         // Said in server time, so the server places onsets on the room's beat grid exactly.
         this.t0ServerMs = this.client.sync.synced ? this.client.serverNow(firstSampleLocal) : null;
@@ -102,6 +107,8 @@ export class AnalysePanel {
       isReady: (m) => m.type === 'ready',
       onMessage: (m) => this.onMessage(m as unknown as AnalysisServerMessage),
       onState: (s, detail) => this.onSocketState(s, detail),
+      // Results come every 50 ms of audio: seconds of silence mean a dead link.
+      silentMs: 4000,
       finalCodes: {
         [ANALYSIS_CLOSE.misbehaving]: 'the server refused the audio',
         [ANALYSIS_CLOSE.too_fast]: 'the audio arrived faster than real time',
@@ -148,6 +155,10 @@ export class AnalysePanel {
   }
 
   private onMessage(m: AnalysisServerMessage): void {
+    if (m.type === 'ready') {
+      this.startT = m.start_t ?? 0;
+      return;
+    }
     if (m.type === 'error') {
       this.showError(`The server refused part of the audio: ${String(m.message)}`);
       return;
@@ -162,8 +173,9 @@ export class AnalysePanel {
     setText(this.velocity, String(m.dynamics.velocity));
     const t0 = this.t0ServerMs ?? (this.socket?.streamStartLocalMs != null ? this.client.serverNow(this.socket.streamStartLocalMs) : null);
     if (t0 === null) return;
-    this.timeline.addLevel(t0 + m.t * 1000, m.dynamics.rms_db);
-    for (const t of m.onsets) this.timeline.addOnset(t0 + t * 1000);
+    const at = (t: number) => t0 + (t - this.startT) * 1000;
+    this.timeline.addLevel(at(m.t), m.dynamics.rms_db);
+    for (const t of m.onsets) this.timeline.addOnset(at(t));
     this.stats.onsets += m.onsets.length;
     setText(this.onsetCount, `${this.stats.onsets} onset${this.stats.onsets === 1 ? '' : 's'} since starting`);
   }

@@ -8,7 +8,12 @@
 // the server accepts the hello, then flow directly. The stream's time is its
 // sample count, so frames are never dropped mid-stream: if the network falls
 // too far behind, the stream is restarted instead, with a new hello.
-// Reconnects by itself with the shared backoff.
+// Reconnects by itself with the shared backoff. A link can also die without
+// closing (a network switch, a sleeping router): with `silentMs` a socket
+// that hears nothing while it streams is given up, and a connection that is
+// not accepted in time is retried. A `resume_token` from the server's ready
+// goes into the next hello, so the server lets this source take its stream
+// back from the socket it may still hold.
 
 import { backoffDelay, DEFAULT_BACKOFF } from '../../../src/client/backoff.ts';
 
@@ -25,12 +30,20 @@ export interface PcmSocketOptions {
   onState: (state: PcmSocketState, detail?: string) => void;
   /** Close codes after which reconnecting is pointless (replaced, refused…), with the reason shown. */
   finalCodes?: Record<number, string>;
+  /**
+   * For servers that answer a streaming source continuously (analysis results
+   * come every 50 ms of audio): a link that stays silent this long while
+   * audio goes out is dead, though no close came. Unset: only closes count.
+   */
+  silentMs?: number;
 }
 
 /** Bytes waiting to be sent beyond which the stream is restarted rather than left to lag further (~5 s of 48 kHz). */
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** Frames kept while the hello is in flight; a server this slow to answer gets a fresh connection. */
 const MAX_QUEUED_FRAMES = 64;
+/** A connection not open and accepted within this is retried (a dead link never fails the handshake). */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export function wsUrl(path: string): string {
   const u = new URL(path, location.href);
@@ -50,6 +63,11 @@ export class PcmSocket {
   private attempt = 0;
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Local time of the last message from the server on the current socket. */
+  private lastHeardMs = 0;
+  /** From the last ready: lets the next hello take the stream back from a socket the server still holds. */
+  private resumeToken: string | null = null;
   private readonly opts: PcmSocketOptions;
 
   constructor(opts: PcmSocketOptions) {
@@ -68,7 +86,8 @@ export class PcmSocket {
     if (!this.helloSent) {
       this.helloSent = true;
       this.streamStartLocalMs = capturedAtLocalMs;
-      ws.send(JSON.stringify(this.opts.hello(capturedAtLocalMs)));
+      const hello = this.opts.hello(capturedAtLocalMs);
+      ws.send(JSON.stringify(this.resumeToken ? { ...hello, resume_token: this.resumeToken } : hello));
     }
     if (!this.ready) {
       if (this.queue.length >= MAX_QUEUED_FRAMES) return this.restart('the server did not accept the stream in time'), false;
@@ -76,6 +95,8 @@ export class PcmSocket {
       return true;
     }
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) return this.restart('the network cannot keep up with the audio'), false;
+    const silentMs = this.opts.silentMs;
+    if (silentMs !== undefined && performance.now() - this.lastHeardMs > silentMs) return this.drop(`no answer for ${Math.round(silentMs / 1000)} s`), false;
     this.sendFrame(ws, frame);
     return true;
   }
@@ -90,6 +111,7 @@ export class PcmSocket {
   close(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.clearConnectTimer();
     try {
       this.ws?.close(1000, 'done');
     } catch {
@@ -115,16 +137,34 @@ export class PcmSocket {
   }
 
   private restart(reason: string): void {
+    this.detach();
+    this.opts.onState('reconnecting', reason);
+    this.open();
+  }
+
+  /** Gives up a socket that went silent or never got through, and reconnects with backoff. */
+  private drop(reason: string): void {
+    this.detach();
+    this.opts.onState('reconnecting', reason);
+    this.timer = setTimeout(() => this.open(), backoffDelay(this.attempt++, DEFAULT_BACKOFF));
+  }
+
+  /** Lets the current socket go without waiting for its close, which a dead link never completes. */
+  private detach(): void {
     const ws = this.ws;
     this.ws = null;
+    this.clearConnectTimer();
     this.reset();
     try {
       ws?.close(1000, 'restart');
     } catch {
       // already closed
     }
-    this.opts.onState('reconnecting', reason);
-    this.open();
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
   }
 
   private open(): void {
@@ -134,8 +174,12 @@ export class PcmSocket {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.reset();
+    this.clearConnectTimer();
+    this.connectTimer = setTimeout(() => this.ws === ws && !this.ready && this.drop('the server did not answer'), CONNECT_TIMEOUT_MS);
     ws.addEventListener('message', (e: MessageEvent) => {
-      if (this.ws !== ws || typeof e.data !== 'string') return;
+      if (this.ws !== ws) return;
+      this.lastHeardMs = performance.now();
+      if (typeof e.data !== 'string') return;
       let msg: { type?: unknown } & Record<string, unknown>;
       try {
         msg = JSON.parse(e.data);
@@ -145,6 +189,8 @@ export class PcmSocket {
       if (this.helloSent && !this.ready && this.opts.isReady(msg)) {
         this.ready = true;
         this.attempt = 0;
+        this.clearConnectTimer();
+        this.resumeToken = typeof msg.resume_token === 'string' ? msg.resume_token : null;
         for (const f of this.queue) this.sendFrame(ws, f);
         this.queue = [];
         this.opts.onState('open');
@@ -154,6 +200,7 @@ export class PcmSocket {
     ws.addEventListener('close', (e: CloseEvent) => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
+      this.clearConnectTimer();
       this.reset();
       const final = this.opts.finalCodes?.[e.code];
       if (final) {
