@@ -29,7 +29,7 @@ import { JobWatcher } from '../src/client/job-watcher.ts';
 import { RoomAgent } from '../agent/room-agent.ts';
 import { DeviceTransport } from '../agent/transport-driver.ts';
 import { SimDeviceClock } from '../agent/sources/sim.ts';
-import { AnalysisStreamClient, analysisUrl } from '../agent/analysis-stream-client.ts';
+import { AnalysisStreamClient, analysisUrl, withSourceRole } from '../agent/analysis-stream-client.ts';
 import { encodeWav } from '../wasm/wav.ts';
 import { synthMusic } from '../wasm/fingerprint/test-signals.ts';
 import { midiName, midiToHz } from '../wasm/dsp/notes.ts';
@@ -122,7 +122,11 @@ console.log();
 interface JobSetup {
   id: string;
   token: string;
+  /** Events published so far, and how many of them the server accepted. */
   seq: number;
+  accepted: number;
+  /** The previous publish: a publisher posts in order (the server refuses progress that goes backwards). */
+  last: Promise<void>;
   watchers: JobWatcher[];
   delivered: number[][];
 }
@@ -144,7 +148,7 @@ for (let j = 0; j < JOBS; j++) {
     watchers.push(watcher.start());
     if (w % 25 === 24) await sleep(50);
   }
-  jobs.push({ id: job.job_id, token: job.publish_token, seq: 0, watchers, delivered });
+  jobs.push({ id: job.job_id, token: job.publish_token, seq: 0, accepted: 0, last: Promise.resolve(), watchers, delivered });
 }
 console.log(`jobs ${jobs.length}, watchers ${jobs.length * WATCHERS_PER_JOB}`);
 
@@ -163,7 +167,8 @@ for (let a = 0; a < ANALYSIS; a++) {
   const tone = new Float32Array(frame);
   for (let i = 0; i < frame; i++) tone[i] = 0.4 * Math.sin((2 * Math.PI * midiToHz(midi) * i) / ANALYSIS_RATE);
   const setup: AnalysisSetup = { client: null as never, tone, note: midiName(midi), startMs: 0, results: 0, named: 0 };
-  setup.client = await AnalysisStreamClient.connect(analysisUrl(server.url, { id: `load-${a}-${Date.now()}` }), {
+  // As the agent and the page connect a source: `?role=source`, a plain socket.
+  setup.client = await AnalysisStreamClient.connect(withSourceRole(analysisUrl(server.url, { id: `load-${a}-${Date.now()}` })), {
     role: 'source',
     sampleRate: ANALYSIS_RATE,
     onResult: (r) => {
@@ -247,17 +252,18 @@ while (performance.now() - start < SECONDS * 1000) {
   if (tick % 10 === 0) {
     for (const j of jobs) {
       const seq = ++j.seq;
-      publishes.push(
+      const publish = () =>
         fetch(`${server.url}/api/v1/jobs/${j.id}/events`, {
           method: 'POST',
           signal: timeout(),
           headers: { authorization: `Bearer ${j.token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ type: 'progress', progress: Math.min(99, seq / SECONDS * 100), stage: 'load', id: `e${seq}` }),
         }).then(
-          (r) => void (r.ok || error(`job publish HTTP ${r.status}`)),
+          (r) => void (r.ok ? j.accepted++ : error(`job publish HTTP ${r.status}`)),
           () => void error('job publish failures'),
-        ),
-      );
+        );
+      j.last = j.last.then(publish);
+      publishes.push(j.last);
     }
   }
   const slot = tick % 100;
@@ -302,7 +308,8 @@ for (const j of jobs) {
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await fetch(`${server.url}/api/v1/jobs/${j.id}/events`, { method: 'POST', signal: timeout(), headers: { authorization: `Bearer ${j.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'completed', id: 'done' }) });
-      if (!res.ok) error(`job publish HTTP ${res.status}`);
+      if (res.ok) j.accepted++;
+      else error(`job publish HTTP ${res.status}`);
       break;
     } catch {
       error('job publish failures');
@@ -318,7 +325,8 @@ let repeated = 0;
 let notDone = 0;
 for (const j of jobs) {
   for (const d of j.delivered) {
-    lost += j.seq - new Set(d).size;
+    // Only what the server accepted can be delivered; a refused publish is already an error above.
+    lost += j.accepted - new Set(d).size;
     repeated += d.length - new Set(d).size;
   }
   notDone += j.watchers.filter((w) => w.mode !== 'done').length;

@@ -86,7 +86,20 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const child = spawn(process.execPath, args, {
     cwd,
     // No internet here, and nothing should need it: skip the Request.cf download.
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true', NO_COLOR: '1' },
+    // wrangler dev's local observability collector and Durable Object explorer
+    // are developer tools, not part of what is deployed: the collector streams
+    // a tail of every invocation (each hibernated WebSocket message among
+    // them) into another worker, which measured 2.2× the runtime's CPU per
+    // message. Off, so tests, benchmarks and npm start run the service alone.
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: 'false',
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      CI: 'true',
+      NO_COLOR: '1',
+      X_LOCAL_OBSERVABILITY: 'false',
+      X_LOCAL_EXPLORER: 'false',
+    },
     stdio: ['ignore', opts.inheritOutput ? 'inherit' : 'pipe', opts.inheritOutput ? 'inherit' : 'pipe'],
     detached: false,
   });
