@@ -75,14 +75,18 @@ class HalfBandStage {
     const buf = this.buf;
     const hist = TAPS - 1;
     const n = to - from;
-    // A loop rather than set(subarray()): no view object per block.
-    for (let i = 0; i < n; i++) buf[hist + i] = input[from + i];
+    // Only outputs whose taps reach back into the history need the scratch
+    // buffer: the first `hist` inputs go next to it (a loop rather than
+    // set(subarray()): no view object per block), the rest are read in place.
+    const head = n < hist ? n : hist;
+    for (let i = 0; i < head; i++) buf[hist + i] = input[from + i];
     // The tap pairs written out: the loop over tap and offset arrays cost more
-    // than the arithmetic (it was an eighth of the whole pipeline). The sum
-    // runs in the same order, so the output is unchanged.
+    // than the arithmetic (it was an eighth of the whole pipeline). Both loops
+    // sum in the same order over the same values, so the output is unchanged.
     let w = at;
+    let j = this.parity === 0 ? 0 : 1;
     // Input j (0-based in this block) sits at buf[hist + j]; its output centre is CENTER back.
-    for (let j = this.parity === 0 ? 0 : 1; j < n; j += 2) {
+    for (; j < n && j < hist; j += 2) {
       const b = hist + j - CENTER;
       out[w++] =
         HC * buf[b] +
@@ -95,8 +99,24 @@ class HalfBandStage {
         H13 * (buf[b - 13] + buf[b + 13]) +
         H15 * (buf[b - 15] + buf[b + 15]);
     }
+    // From j = hist on, every tap lies in this block.
+    for (; j < n; j += 2) {
+      const c = from + j - CENTER;
+      out[w++] =
+        HC * input[c] +
+        H1 * (input[c - 1] + input[c + 1]) +
+        H3 * (input[c - 3] + input[c + 3]) +
+        H5 * (input[c - 5] + input[c + 5]) +
+        H7 * (input[c - 7] + input[c + 7]) +
+        H9 * (input[c - 9] + input[c + 9]) +
+        H11 * (input[c - 11] + input[c + 11]) +
+        H13 * (input[c - 13] + input[c + 13]) +
+        H15 * (input[c - 15] + input[c + 15]);
+    }
     this.parity = (this.parity + n) & 1;
-    buf.copyWithin(0, n, n + hist);
+    // The history of the next block: the last `hist` samples of history + block.
+    if (n >= hist) for (let i = 0; i < hist; i++) buf[i] = input[to - hist + i];
+    else buf.copyWithin(0, n, n + hist);
     return w - at;
   }
 }

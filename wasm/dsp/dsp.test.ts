@@ -9,6 +9,7 @@ import { PitchDetector } from './detectors.ts';
 import { velocityFromRmsDb } from './dynamics.ts';
 import { analyzeSamples } from './offline.ts';
 import { resample } from './resample.ts';
+import { SharedSpectrum } from './spectrum.ts';
 
 const kiss = await loadKissFFT();
 
@@ -68,6 +69,44 @@ describe('configuration', () => {
     expect(() => validateConfig({ ...ok, onset: { ...ok.onset, lag: 0 } })).toThrow(/lag/);
     expect(() => new AnalysisPipeline(kiss, { ...ok, hopSize: 3000 })).toThrow(DspConfigError);
   });
+});
+
+describe('the shared spectrum', () => {
+  // Checked against direct sums, not against stored values: the fast paths
+  // (the cosine transform, the Hann spectrum from the padded grid) must give
+  // what the definitions give. 8 kHz keeps bins past the cosine transform's
+  // midpoint, 22.05 kHz (the rate 44.1 kHz is analysed at) does not.
+  for (const [rate, size] of [[8_000, 512], [22_050, 1024], [48_000, 2048]] as const) {
+    it(`gives the band-limited autocorrelation and the Hann spectrum of the definitions at ${rate} Hz`, () => {
+      const s = new SharedSpectrum(kiss, size, rate);
+      const x = harmonicTone(rate, 220, size / rate, 6, 0.5);
+      const noise = seededNoise(size, 5, 0.05);
+      for (let i = 0; i < size; i++) x[i] += noise[i] + 0.1;
+      s.analyze(x);
+      // acf (cosine transform, float32) against acfAt (a double-precision sum over the kept bins).
+      let worst = 0;
+      for (let i = 0; i < s.acfLength; i++) worst = Math.max(worst, Math.abs(s.acf[i] * s.acfScale - s.acfAt(i * s.decimation)));
+      expect(worst).toBeLessThan(2e-5);
+      // power against the Hann-windowed DFT of the mean-removed window.
+      let mean = 0;
+      for (let i = 0; i < size; i++) mean += x[i];
+      mean /= size;
+      let peak = 0;
+      for (const v of s.power) peak = Math.max(peak, v);
+      for (let m = 0; m <= size / 2; m += 7) {
+        let re = 0;
+        let im = 0;
+        for (let n = 0; n < size; n++) {
+          const v = (x[n] - mean) * (0.5 - 0.5 * Math.cos((2 * Math.PI * n) / size));
+          re += v * Math.cos((2 * Math.PI * m * n) / size);
+          im -= v * Math.sin((2 * Math.PI * m * n) / size);
+        }
+        const direct = (re * re + im * im) / ((size / 4) * (size / 4));
+        expect(Math.abs(s.power[m] - direct), `bin ${m}`).toBeLessThan(1e-5 * peak);
+      }
+      s.dispose();
+    });
+  }
 });
 
 describe('pitch', () => {

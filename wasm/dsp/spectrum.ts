@@ -60,12 +60,16 @@ export class SharedSpectrum {
   /** sin(πk/M) and cos(πk/M), k < M/2, for the cosine transform of M + 1 points. */
   private readonly cosSin: Float64Array;
   private readonly cosCos: Float64Array;
-  /** The band-weighted power spectrum up to the cut (the cosine transform's input; zero above). */
-  private readonly acfIn: Float64Array;
+  /**
+   * The band-weighted power spectrum up to the cut: the cosine transform's
+   * input, and what acfAt() sums. Zero above the cut, written once.
+   */
   private readonly lowPower: Float64Array;
   private readonly bandWeight: Float64Array;
   /** Bins above this carry no weight (and stay zero in the inverse's input). */
   private readonly cutBin: number;
+  /** Bins up to this have weight 1: the taper starts above it. */
+  private readonly flatBin: number;
   private readonly powerScale: number;
   private acfZero = 0;
   private disposed = false;
@@ -99,12 +103,12 @@ export class SharedSpectrum {
       this.cosSin[k] = Math.sin((Math.PI * k) / m);
       this.cosCos[k] = Math.cos((Math.PI * k) / m);
     }
-    this.acfIn = new Float64Array(m + 1);
     this.power = new Float32Array(windowSize / 2 + 1);
     this.acfLength = windowSize / d + 1;
     this.acf = new Float32Array(this.acfLength);
     this.cumEnergy = new Float64Array(windowSize + 1);
-    this.lowPower = new Float64Array(this.fftSize / d / 2 + 1);
+    // F/d/2 + 1 = m + 1 bins: exactly the cosine transform's input.
+    this.lowPower = new Float64Array(m + 1);
     const kMax = this.lowPower.length - 1;
     // At low rates half the Nyquist would cut into the pitch range itself:
     // keep at least 2.5 kHz there (below 0.45 of the rate).
@@ -114,6 +118,7 @@ export class SharedSpectrum {
     this.bandWeight = new Float64Array(kMax + 1);
     this.cutBin = cut;
     const t0 = Math.floor(cut * (1 - TAPER));
+    this.flatBin = t0;
     for (let k = 0; k <= cut; k++) this.bandWeight[k] = k <= t0 ? 1 : 0.5 + 0.5 * Math.cos((Math.PI * (k - t0)) / (cut - t0));
     this.powerScale = 1 / ((windowSize / 4) * (windowSize / 4));
   }
@@ -149,7 +154,15 @@ export class SharedSpectrum {
     const low = this.lowPower;
     const bw = this.bandWeight;
     const cutBin = this.cutBin;
-    for (let k = 0; k <= cutBin; k++) {
+    // Three quarters of the kept bins have weight 1: no multiplication there
+    // (x·1 is x, so the values are the same).
+    const flat = this.flatBin;
+    for (let k = 0; k <= flat; k++) {
+      const re = X[2 * k];
+      const im = X[2 * k + 1];
+      low[k] = re * re + im * im;
+    }
+    for (let k = flat + 1; k <= cutBin; k++) {
       const re = X[2 * k];
       const im = X[2 * k + 1];
       low[k] = (re * re + im * im) * bw[k];
@@ -172,16 +185,28 @@ export class SharedSpectrum {
       const reL = 0.5 * X[l] - 0.5 * X[l - 4];
       P[half] = reL * reL * scale;
     }
+    // Each even bin is read once and carried to the next two outputs.
+    let prevRe = X[0];
+    let prevIm = X[1];
+    let curRe = X[4];
+    let curIm = X[5];
     for (let m = 1; m < half; m++) {
       const k4 = 4 * m;
-      const re = 0.5 * X[k4] - 0.25 * (X[k4 - 4] + X[k4 + 4]);
-      const im = 0.5 * X[k4 + 1] - 0.25 * (X[k4 - 3] + X[k4 + 5]);
+      const nextRe = X[k4 + 4];
+      const nextIm = X[k4 + 5];
+      const re = 0.5 * curRe - 0.25 * (prevRe + nextRe);
+      const im = 0.5 * curIm - 0.25 * (prevIm + nextIm);
       P[m] = (re * re + im * im) * scale;
+      prevRe = curRe;
+      prevIm = curIm;
+      curRe = nextRe;
+      curIm = nextIm;
     }
   }
 
   private silent(): void {
-    this.lowPower.fill(0);
+    // Above the cut it is zero already.
+    this.lowPower.fill(0, 0, this.cutBin + 1);
     this.acf.fill(0);
     this.power.fill(0);
     this.acfZero = 0;
@@ -195,20 +220,27 @@ export class SharedSpectrum {
    * kiss_fftr's e^{-i} sign; the odd outputs are a running sum).
    */
   private cosineTransform(): void {
-    const m = this.acfIn.length - 1;
+    const y = this.lowPower;
+    const m = y.length - 1;
     const half = m / 2;
-    const y = this.acfIn;
-    const low = this.lowPower;
-    const cutBin = this.cutBin;
-    // Bins above the cut stay zero: written once here, never after.
-    for (let k = 0; k <= cutBin; k++) y[k] = low[k];
     const z = this.cosFft.input;
     const sn = this.cosSin;
     const cs = this.cosCos;
     let sum = 0.5 * (y[0] - y[m]);
     z[0] = 0.5 * (y[0] + y[m]);
     z[half] = y[half];
-    for (let k = 1; k < half; k++) {
+    // Below `upper` the mirrored bin m - k lies above the cut, where y is
+    // zero: the same sums without it (a + 0 and a - 0 are a, bit for bit).
+    const upper = Math.min(half, m - this.cutBin);
+    for (let k = 1; k < upper; k++) {
+      const a = y[k];
+      const y1 = 0.5 * a;
+      const t = sn[k] * a;
+      z[k] = y1 - t;
+      z[m - k] = y1 + t;
+      sum += cs[k] * a;
+    }
+    for (let k = upper; k < half; k++) {
       const a = y[k];
       const b = y[m - k];
       const y1 = 0.5 * (a + b);
