@@ -230,6 +230,19 @@ describe('speed search after a match', () => {
     expect(got).toEqual(['5:1@10', '5:1@12', '9:1@11', '9:2@3']);
     expect(index.lookup([5, 9], 1).hashes).toEqual(new Uint32Array([5, 5]).subarray(0, 0));
   });
+
+  it('answers hashes beyond the directly addressed range, and edits made after a lookup', () => {
+    const index = new MemoryIndex();
+    index.add(1, [2 ** 31 + 7, 3, 2 ** 31 + 7], [10, 11, 12]);
+    const got = (hs: number[]) => {
+      const rows = index.lookup(hs);
+      return Array.from(rows.hashes, (h, i) => `${h}:${rows.tracks[i]}@${rows.times[i]}`);
+    };
+    expect(got([3, 2 ** 31 + 7, 2 ** 31 + 8])).toEqual(['3:1@11', `${2 ** 31 + 7}:1@10`, `${2 ** 31 + 7}:1@12`]);
+    index.add(2, [3], [4]);
+    index.remove(1);
+    expect(got([3, 2 ** 31 + 7])).toEqual(['3:2@4']);
+  });
 });
 
 describe('no match without the catalog audio', () => {

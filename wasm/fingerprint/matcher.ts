@@ -42,7 +42,8 @@ function voteKey(track: number, speed: number, offset: number): number {
 export class OffsetVoter {
   readonly cfg: MatchConfig;
   /** Votes exactly at each alignment key (one probe per vote; scores sum the neighbours only where they can matter). */
-  private readonly exact = new VoteTable(1 << 15);
+  // Sized for the ~20,000 distinct keys of a 12 s window of five hypotheses on audio that never matches: no growing per stream.
+  private readonly exact = new VoteTable(1 << 16);
   /**
    * Scores (votes within the offset tolerance) of the keys scoring `hotAt`
    * or more: the only ones a decision can depend on. A winner needs
@@ -268,71 +269,4 @@ export class OffsetVoter {
   }
 }
 
-/** A catalog held in memory: the reference the shards are tested against, and the benchmark's index. */
-export class MemoryIndex {
-  private readonly table = new Map<number, number[]>();
-  private entries = 0;
-
-  add(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): void {
-    for (let i = 0; i < hashes.length; i++) {
-      let list = this.table.get(hashes[i]);
-      if (!list) this.table.set(hashes[i], (list = []));
-      list.push(track, times[i]);
-    }
-    this.entries += hashes.length;
-  }
-
-  remove(track: number): void {
-    for (const [h, list] of this.table) {
-      const kept: number[] = [];
-      for (let i = 0; i < list.length; i += 2) if (list[i] !== track) kept.push(list[i], list[i + 1]);
-      this.entries -= (list.length - kept.length) / 2;
-      if (kept.length) this.table.set(h, kept);
-      else this.table.delete(h);
-    }
-  }
-
-  get size(): number {
-    return this.entries;
-  }
-
-  /** Rows of the given hashes; a hash with more than `maxRows` rows is left out (see MatchConfig.maxRowsPerHash). */
-  lookup(hashes: ArrayLike<number>, maxRows = Infinity): IndexRows {
-    // Counted first, then filled into arrays of the exact size: no growing
-    // arrays of boxed numbers. Repeats are skipped (cheaply when the hashes
-    // come sorted, as the live matcher sends them).
-    const lists: number[][] = [];
-    const listKeys: number[] = [];
-    const keys: number[] = [];
-    let seen: Set<number> | null = null;
-    let rows = 0;
-    for (let i = 0; i < hashes.length; i++) {
-      const h = hashes[i];
-      if (i > 0 && hashes[i - 1] >= h) {
-        if (hashes[i - 1] === h) continue;
-        if (!seen) seen = new Set(keys);
-      }
-      if (seen) {
-        if (seen.has(h)) continue;
-        seen.add(h);
-      }
-      keys.push(h);
-      const list = this.table.get(h);
-      if (!list || list.length / 2 > maxRows) continue;
-      lists.push(list);
-      listKeys.push(h);
-      rows += list.length / 2;
-    }
-    const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };
-    let n = 0;
-    for (let i = 0; i < lists.length; i++) {
-      const list = lists[i];
-      for (let j = 0; j < list.length; j += 2, n++) {
-        out.hashes[n] = listKeys[i];
-        out.tracks[n] = list[j];
-        out.times[n] = list[j + 1];
-      }
-    }
-    return out;
-  }
-}
+export { MemoryIndex } from './memory-index.ts';
