@@ -15,8 +15,8 @@ interface Packed {
   first: Uint32Array;
   /** When every hash is below DIRECT_LIMIT: rows of hash h are direct[h] … direct[h + 1] − 1. */
   direct: Uint32Array | null;
-  tracks: Int32Array;
-  times: Int32Array;
+  /** (track, time) of each row, interleaved: a posting list is one run of memory. */
+  rows: Int32Array;
 }
 
 export class MemoryIndex {
@@ -52,15 +52,14 @@ export class MemoryIndex {
   private pack(): Packed {
     const hashes = Uint32Array.from(this.table.keys()).sort();
     const first = new Uint32Array(hashes.length + 1);
-    const tracks = new Int32Array(this.entries);
-    const times = new Int32Array(this.entries);
+    const rows = new Int32Array(2 * this.entries);
     let n = 0;
     for (let i = 0; i < hashes.length; i++) {
       first[i] = n;
       const list = this.table.get(hashes[i])!;
       for (let j = 0; j < list.length; j += 2, n++) {
-        tracks[n] = list[j];
-        times[n] = list[j + 1];
+        rows[2 * n] = list[j];
+        rows[2 * n + 1] = list[j + 1];
       }
     }
     first[hashes.length] = n;
@@ -74,7 +73,7 @@ export class MemoryIndex {
         direct[h] = first[i];
       }
     }
-    return { hashes, first, direct, tracks, times };
+    return { hashes, first, direct, rows };
   }
 
   /** Where the rows of `h` start and end in the packed copy (equal when there are none). */
@@ -133,14 +132,14 @@ export class MemoryIndex {
     }
     const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };
     // Element loops: a subarray per posting list would allocate more than the copy costs.
-    const { tracks, times } = p;
+    const packedRows = p.rows;
     let n = 0;
     for (let i = 0; i < lists; i++) {
       const h = keys[i];
       for (let r = starts[i]; r < ends[i]; r++, n++) {
         out.hashes[n] = h;
-        out.tracks[n] = tracks[r];
-        out.times[n] = times[r];
+        out.tracks[n] = packedRows[2 * r];
+        out.times[n] = packedRows[2 * r + 1];
       }
     }
     return out;
