@@ -41,14 +41,24 @@ function voteKey(track: number, speed: number, offset: number): number {
 
 export class OffsetVoter {
   readonly cfg: MatchConfig;
-  /** Votes per alignment key: exactly there, and summed over the offsets within the tolerance. */
-  private readonly table = new VoteTable();
+  /** Votes exactly at each alignment key (one probe per vote; scores sum the neighbours only where they can matter). */
+  // Sized for the ~20,000 distinct keys of a 12 s window of five hypotheses on audio that never matches: no growing per stream.
+  private readonly exact = new VoteTable(1 << 16);
   /**
-   * Keys whose sum reaches `hotAt`: the only ones a decision can depend on.
-   * A winner needs minVotes, and then anything below minVotes / minRatio can
-   * neither beat it nor block it, so the scan skips the long tail of chance votes.
+   * Scores (votes within the offset tolerance) of the keys scoring `hotAt`
+   * or more: the only ones a decision can depend on. A winner needs
+   * minVotes, and anything below minVotes / minRatio can neither beat it
+   * nor block it, so the long tail of chance votes is never scored.
    */
-  private readonly hot = new Set<number>();
+  private readonly hot = new VoteTable(1 << 10);
+  /**
+   * How many warm keys (at least `warmAt` exact votes) lie within twice the
+   * tolerance of each key. A score of hotAt sums 2·tol + 1 exact counts, so
+   * one of them is warm: a vote whose key is not near a warm key cannot
+   * touch a hot score, and costs no neighbour lookups. Few keys are warm on
+   * audio that does not match, so this table stays small and in cache.
+   */
+  private readonly nearWarm = new VoteTable(1 << 12);
   /** FIFO of votes (key, audio time) for the sliding window. */
   private keys: Float64Array;
   private stamps: Float64Array;
@@ -57,14 +67,19 @@ export class OffsetVoter {
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
   private scratchScores = new Int32Array(1024);
+  /** Exact counts from key − 2·tol to key + 2·tol, read around a vote. */
+  private readonly around: Int32Array;
 
   private readonly hotAt: number;
+  private readonly warmAt: number;
 
   constructor(cfg: MatchConfig, capacity = 1 << 17) {
     this.cfg = cfg;
     // Untracked scores are at most hotAt − 1; that bound times each rule's ratio stays within the votes the rule asks for.
     const untracked = Math.min(Math.floor(cfg.minVotes / cfg.minRatio), Math.floor(cfg.minVotes / cfg.minOffsetRatio), Math.floor(cfg.ambiguousVotes / cfg.ambiguousRatio));
     this.hotAt = Math.max(2, untracked + 1);
+    this.warmAt = Math.ceil(this.hotAt / (2 * cfg.offsetTolerance + 1));
+    this.around = new Int32Array(4 * cfg.offsetTolerance + 1);
     this.keys = new Float64Array(capacity);
     this.stamps = new Float64Array(capacity);
   }
@@ -138,11 +153,26 @@ export class OffsetVoter {
     this.keys[slot] = key;
     this.stamps[slot] = stamp;
     this.size++;
-    // Each vote counts for its offset and its neighbours within the tolerance,
-    // so an alignment's score is a single lookup.
     const tol = this.cfg.offsetTolerance;
-    for (let k = key - tol; k <= key + tol; k++) {
-      if (this.table.add(k, 1, k === key ? 1 : 0) === this.hotAt) this.hot.add(k);
+    const c = this.exact.add(key, 1);
+    if (c === this.warmAt) for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.nearWarm.add(k, 1);
+    if (this.nearWarm.count(key) === 0) return;
+    // The scores of key − tol … key + tol went up by one: the hot ones are
+    // counted on, the others are summed from the exact counts around the key.
+    const around = this.around;
+    let read = false;
+    for (let j = key - tol; j <= key + tol; j++) {
+      if (this.hot.count(j) > 0) {
+        this.hot.add(j, 1);
+        continue;
+      }
+      if (!read) {
+        for (let d = -2 * tol; d <= 2 * tol; d++) around[d + 2 * tol] = d === 0 ? c : this.exact.count(key + d);
+        read = true;
+      }
+      let sum = 0;
+      for (let d = j - key - tol; d <= j - key + tol; d++) sum += around[d + 2 * tol];
+      if (sum >= this.hotAt) this.hot.add(j, sum);
     }
   }
 
@@ -151,9 +181,15 @@ export class OffsetVoter {
     this.head = (this.head + 1) % this.keys.length;
     this.size--;
     const tol = this.cfg.offsetTolerance;
-    for (let k = key - tol; k <= key + tol; k++) {
-      if (this.table.add(k, -1, k === key ? -1 : 0) === this.hotAt - 1) this.hot.delete(k);
+    // Scores only fall here: a key that was not hot stays so, and a hot one
+    // leaves when it drops below the threshold.
+    if (this.nearWarm.count(key) > 0) {
+      for (let j = key - tol; j <= key + tol; j++) {
+        const s = this.hot.count(j);
+        if (s > 0) this.hot.add(j, s - 1 < this.hotAt ? -s : -1);
+      }
     }
+    if (this.exact.add(key, -1) === this.warmAt - 1) for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.nearWarm.add(k, -1);
   }
 
   /** Drops votes cast more than `windowS` seconds of audio ago. */
@@ -162,14 +198,10 @@ export class OffsetVoter {
     while (this.size > 0 && this.stamps[this.head] < limit) this.evictOldest();
   }
 
-  private score(key: number): number {
-    return this.table.sum(key);
-  }
-
   /** Between alignments of equal score, the one with more votes exactly on it, then the earlier one. */
   private beats(a: number, b: number): boolean {
-    const ca = this.table.exact(a);
-    const cb = this.table.exact(b);
+    const ca = this.exact.count(a);
+    const cb = this.exact.count(b);
     return ca !== cb ? ca > cb : a < b;
   }
 
@@ -183,12 +215,16 @@ export class OffsetVoter {
     }
     const keys = this.scratchKeys;
     const scores = this.scratchScores;
+    const hot = this.hot;
     let i = 0;
     let best = -1;
-    for (const key of this.hot) {
+    for (let slot = 0; slot < hot.capacity; slot++) {
+      const score = hot.countAt(slot);
+      if (score === 0) continue;
+      const key = hot.keyAt(slot);
       keys[i] = key;
-      scores[i] = this.score(key);
-      if (best < 0 || scores[i] > scores[best] || (scores[i] === scores[best] && this.beats(key, keys[best]))) best = i;
+      scores[i] = score;
+      if (best < 0 || score > scores[best] || (score === scores[best] && this.beats(key, keys[best]))) best = i;
       i++;
     }
     const bestKey = keys[best];
@@ -224,79 +260,13 @@ export class OffsetVoter {
   }
 
   reset(): void {
-    this.table.clear();
+    this.exact.clear();
     this.hot.clear();
+    this.nearWarm.clear();
     this.head = 0;
     this.size = 0;
     this.totalVotes = 0;
   }
 }
 
-/** A catalog held in memory: the reference the shards are tested against, and the benchmark's index. */
-export class MemoryIndex {
-  private readonly table = new Map<number, number[]>();
-  private entries = 0;
-
-  add(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): void {
-    for (let i = 0; i < hashes.length; i++) {
-      let list = this.table.get(hashes[i]);
-      if (!list) this.table.set(hashes[i], (list = []));
-      list.push(track, times[i]);
-    }
-    this.entries += hashes.length;
-  }
-
-  remove(track: number): void {
-    for (const [h, list] of this.table) {
-      const kept: number[] = [];
-      for (let i = 0; i < list.length; i += 2) if (list[i] !== track) kept.push(list[i], list[i + 1]);
-      this.entries -= (list.length - kept.length) / 2;
-      if (kept.length) this.table.set(h, kept);
-      else this.table.delete(h);
-    }
-  }
-
-  get size(): number {
-    return this.entries;
-  }
-
-  /** Rows of the given hashes; a hash with more than `maxRows` rows is left out (see MatchConfig.maxRowsPerHash). */
-  lookup(hashes: ArrayLike<number>, maxRows = Infinity): IndexRows {
-    // Counted first, then filled into arrays of the exact size: no growing
-    // arrays of boxed numbers. Repeats are skipped (cheaply when the hashes
-    // come sorted, as the live matcher sends them).
-    const lists: number[][] = [];
-    const listKeys: number[] = [];
-    const keys: number[] = [];
-    let seen: Set<number> | null = null;
-    let rows = 0;
-    for (let i = 0; i < hashes.length; i++) {
-      const h = hashes[i];
-      if (i > 0 && hashes[i - 1] >= h) {
-        if (hashes[i - 1] === h) continue;
-        if (!seen) seen = new Set(keys);
-      }
-      if (seen) {
-        if (seen.has(h)) continue;
-        seen.add(h);
-      }
-      keys.push(h);
-      const list = this.table.get(h);
-      if (!list || list.length / 2 > maxRows) continue;
-      lists.push(list);
-      listKeys.push(h);
-      rows += list.length / 2;
-    }
-    const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };
-    let n = 0;
-    for (let i = 0; i < lists.length; i++) {
-      const list = lists[i];
-      for (let j = 0; j < list.length; j += 2, n++) {
-        out.hashes[n] = listKeys[i];
-        out.tracks[n] = list[j];
-        out.times[n] = list[j + 1];
-      }
-    }
-    return out;
-  }
-}
+export { MemoryIndex } from './memory-index.ts';

@@ -1,0 +1,147 @@
+// A catalog held in memory: the reference the shards are tested against, and
+// the benchmark's index. Edits go to a Map of posting lists; lookups read a
+// packed copy built on the first lookup after an edit, because a Map of
+// arrays costs several cache misses per hash (bucket, key, array, elements)
+// and a live query looks up ~1,600 hashes per second of audio.
+import type { IndexRows } from './matcher.ts';
+
+/** Hashes up to this bound are addressed directly (4 bytes per possible hash); larger ones by binary search. */
+const DIRECT_LIMIT = 1 << 23;
+
+interface Packed {
+  /** Distinct hashes, ascending. */
+  hashes: Uint32Array;
+  /** Rows of hashes[i] are first[i] … first[i + 1] − 1. */
+  first: Uint32Array;
+  /** When every hash is below DIRECT_LIMIT: rows of hash h are direct[h] … direct[h + 1] − 1. */
+  direct: Uint32Array | null;
+  /** (track, time) of each row, interleaved: a posting list is one run of memory. */
+  rows: Int32Array;
+}
+
+export class MemoryIndex {
+  private readonly table = new Map<number, number[]>();
+  private entries = 0;
+  private packed: Packed | null = null;
+
+  add(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): void {
+    for (let i = 0; i < hashes.length; i++) {
+      let list = this.table.get(hashes[i]);
+      if (!list) this.table.set(hashes[i], (list = []));
+      list.push(track, times[i]);
+    }
+    this.entries += hashes.length;
+    this.packed = null;
+  }
+
+  remove(track: number): void {
+    for (const [h, list] of this.table) {
+      const kept: number[] = [];
+      for (let i = 0; i < list.length; i += 2) if (list[i] !== track) kept.push(list[i], list[i + 1]);
+      this.entries -= (list.length - kept.length) / 2;
+      if (kept.length) this.table.set(h, kept);
+      else this.table.delete(h);
+    }
+    this.packed = null;
+  }
+
+  get size(): number {
+    return this.entries;
+  }
+
+  private pack(): Packed {
+    const hashes = Uint32Array.from(this.table.keys()).sort();
+    const first = new Uint32Array(hashes.length + 1);
+    const rows = new Int32Array(2 * this.entries);
+    let n = 0;
+    for (let i = 0; i < hashes.length; i++) {
+      first[i] = n;
+      const list = this.table.get(hashes[i])!;
+      for (let j = 0; j < list.length; j += 2, n++) {
+        rows[2 * n] = list[j];
+        rows[2 * n + 1] = list[j + 1];
+      }
+    }
+    first[hashes.length] = n;
+    let direct: Uint32Array | null = null;
+    const max = hashes.length ? hashes[hashes.length - 1] : 0;
+    if (max < DIRECT_LIMIT) {
+      direct = new Uint32Array(max + 2);
+      let i = 0;
+      for (let h = 0; h <= max + 1; h++) {
+        while (i < hashes.length && hashes[i] < h) i++;
+        direct[h] = first[i];
+      }
+    }
+    return { hashes, first, direct, rows };
+  }
+
+  /** Where the rows of `h` start and end in the packed copy (equal when there are none). */
+  private span(p: Packed, h: number, out: Uint32Array): void {
+    if (p.direct) {
+      if (h + 1 < p.direct.length) {
+        out[0] = p.direct[h];
+        out[1] = p.direct[h + 1];
+      } else out[0] = out[1] = 0;
+      return;
+    }
+    let lo = 0;
+    let hi = p.hashes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (p.hashes[mid] < h) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < p.hashes.length && p.hashes[lo] === h) {
+      out[0] = p.first[lo];
+      out[1] = p.first[lo + 1];
+    } else out[0] = out[1] = 0;
+  }
+
+  /** Rows of the given hashes; a hash with more than `maxRows` rows is left out (see MatchConfig.maxRowsPerHash). */
+  lookup(hashes: ArrayLike<number>, maxRows = Infinity): IndexRows {
+    const p = (this.packed ??= this.pack());
+    // Spans first, then copied into arrays of the exact size. Repeats are
+    // skipped (cheaply when the hashes come sorted, as the live matcher sends them).
+    const starts = new Uint32Array(hashes.length);
+    const ends = new Uint32Array(hashes.length);
+    const keys = new Uint32Array(hashes.length);
+    const span = new Uint32Array(2);
+    let seen: Set<number> | null = null;
+    let lists = 0;
+    let rows = 0;
+    for (let i = 0; i < hashes.length; i++) {
+      const h = hashes[i];
+      if (i > 0 && hashes[i - 1] >= h) {
+        if (hashes[i - 1] === h) continue;
+        if (!seen) seen = new Set(Array.prototype.slice.call(hashes, 0, i));
+      }
+      if (seen) {
+        if (seen.has(h)) continue;
+        seen.add(h);
+      }
+      if (!(h >= 0 && h <= 0xffffffff && Number.isInteger(h))) continue;
+      this.span(p, h, span);
+      const n = span[1] - span[0];
+      if (n === 0 || n > maxRows) continue;
+      starts[lists] = span[0];
+      ends[lists] = span[1];
+      keys[lists] = h;
+      lists++;
+      rows += n;
+    }
+    const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };
+    // Element loops: a subarray per posting list would allocate more than the copy costs.
+    const packedRows = p.rows;
+    let n = 0;
+    for (let i = 0; i < lists; i++) {
+      const h = keys[i];
+      for (let r = starts[i]; r < ends[i]; r++, n++) {
+        out.hashes[n] = h;
+        out.tracks[n] = packedRows[2 * r];
+        out.times[n] = packedRows[2 * r + 1];
+      }
+    }
+    return out;
+  }
+}
