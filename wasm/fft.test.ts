@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadKissFFT } from './kissfft-node.ts';
 import { roundTripError, sineSpectrumPeak } from './fft.shared-cases.ts';
+import { RealFFT } from './fft.ts';
 
 describe('KissFFT in Node', () => {
   it('finds a sine at its bin and the DC offset', async () => {
@@ -11,5 +12,14 @@ describe('KissFFT in Node', () => {
   });
   it('round-trips forward and inverse', async () => {
     expect(roundTripError(await loadKissFFT())).toBeLessThan(1e-5);
+  });
+  it('starts a plan with a zeroed input, whatever an earlier plan left in the same memory', async () => {
+    const kiss = await loadKissFFT();
+    const first = new RealFFT(kiss, 2048);
+    first.input.fill(0.75);
+    first.dispose();
+    const second = new RealFFT(kiss, 2048);
+    expect(second.input.every((v) => v === 0)).toBe(true);
+    second.dispose();
   });
 });

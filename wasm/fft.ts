@@ -28,6 +28,8 @@ abstract class RealFFTPlan {
     this.inPtr = kiss.malloc(inLen * 4);
     this.outPtr = kiss.malloc(outLen * 4);
     this.views();
+    // malloc does not clear: a caller that fills only part of the input must see zeros in the rest, not an old plan's samples.
+    this.inView.fill(0);
   }
 
   protected views(): void {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { createServer } from 'node:net';
+import { freePort, startLocalServer, type LocalServer } from '../support/local-server.ts';
 
 let server: LocalServer;
 beforeAll(async () => {
@@ -18,4 +19,30 @@ describe('the worker on workerd', () => {
     const room = (await res.json()) as { code: string; ws_url: string };
     expect(room.ws_url).toBe(`ws://127.0.0.1:${server.port}/api/v1/rooms/${room.code}/ws`);
   });
+});
+
+describe('starting the local server', () => {
+  it('chooses another port when the one it picked was taken before wrangler bound it, and says so when a given port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const taken = (blocker.address() as { port: number }).port;
+    try {
+      const picks: number[] = [];
+      const own = await startLocalServer({}, async () => {
+        const p = picks.length ? await freePort() : taken;
+        picks.push(p);
+        return p;
+      });
+      try {
+        expect(picks[0]).toBe(taken);
+        expect(own.port).toBe(picks[1]);
+        expect((await fetch(`${own.url}/api/v1/health`)).ok).toBe(true);
+      } finally {
+        await own.stop();
+      }
+      await expect(startLocalServer({ port: taken })).rejects.toThrow(/could not bind its port/);
+    } finally {
+      blocker.close();
+    }
+  }, 120_000);
 });

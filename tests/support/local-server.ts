@@ -66,8 +66,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
-  const port = opts.port ?? (await freePort());
+/** `pickPort` chooses the port when `opts.port` does not (tests give one that hands out a taken port first). */
+export async function startLocalServer(opts: LocalServerOptions = {}, pickPort: () => Promise<number> = freePort): Promise<LocalServer> {
+  // freePort() only finds a port free now; another process may take it before
+  // wrangler binds it. A port of our own choosing is chosen again then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, opts.port ?? (await pickPort()));
+    } catch (e) {
+      if (opts.port !== undefined || attempt >= 3 || !(e instanceof PortTakenError)) throw e;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalServer> {
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'roomtone-state-'));
   // Every test client comes from 127.0.0.1, one client to the per-client limits: lift them unless a test sets its own.
   const vars = opts.project ? { ...opts.vars } : { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '100000', JOIN_FAILURES_PER_MIN: '100000', CONNECTIONS_PER_CLIENT: '100000', ...opts.vars };
@@ -111,9 +125,13 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   let exited = false;
   child.once('exit', () => (exited = true));
   for (;;) {
+    if (/Address already in use|EADDRINUSE/.test(output)) {
+      child.kill('SIGKILL');
+      throw new PortTakenError(`wrangler dev could not bind its port:\n${output.slice(-4000)}`);
+    }
     if (exited) throw new Error(`wrangler dev exited during start:\n${output.slice(-4000)}`);
     try {
-      const res = await fetch(`${url}/api/v1/health`);
+      const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) break;
     } catch {
       // not listening yet
