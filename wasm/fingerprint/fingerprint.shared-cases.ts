@@ -3,7 +3,7 @@
 // answers wherever it runs.
 import type { KissFFT } from '../kissfft.ts';
 import { FINGERPRINT_PRESETS, MATCH_PRESETS } from './config.ts';
-import { MemoryIndex } from './matcher.ts';
+import { MemoryIndex } from './memory-index.ts';
 import { LiveMatcher, type LiveMatch } from './live.ts';
 import { fingerprintSignal } from './stream.ts';
 import { synthMusic } from './test-signals.ts';

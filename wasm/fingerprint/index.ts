@@ -5,4 +5,5 @@ export * from './landmarks.ts';
 export * from './resampler.ts';
 export * from './stream.ts';
 export * from './matcher.ts';
+export * from './memory-index.ts';
 export * from './live.ts';

@@ -268,5 +268,3 @@ export class OffsetVoter {
     this.totalVotes = 0;
   }
 }
-
-export { MemoryIndex } from './memory-index.ts';
