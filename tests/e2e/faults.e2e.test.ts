@@ -78,8 +78,8 @@ describe('faults', () => {
       const versionBefore = (await json<{ version: number }>(fetch(`${url}/api/v1/rooms/${room.code}/transport`))).version;
 
       // The fault: no clean shutdown, nothing flushed on the way out.
-      server.process.kill('SIGKILL');
-      await new Promise((r) => server.process.once('exit', r));
+      await server.crash();
+      expect(await fetch(`${url}/api/v1/health`).then(() => 'answered', () => 'down')).toBe('down');
       await sleep(1500);
       server = await startLocalServer({ port: first.port, persistTo: first.persistTo });
 

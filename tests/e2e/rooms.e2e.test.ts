@@ -115,8 +115,8 @@ describe('restart with persisted state', () => {
     await viewer.connect();
     const before = viewer.anchor!;
 
-    own.process.kill('SIGKILL');
-    await new Promise((r) => own.process.once('exit', r));
+    await own.crash();
+    expect(await fetch(`${own.url}/api/v1/health`).then(() => 'answered', () => 'down')).toBe('down');
     const again = await startLocalServer({ port: own.port, persistTo: own.persistTo });
     try {
       const t = (await (await fetch(`${again.url}/api/v1/rooms/${room.code}/transport`)).json()) as { bpm: number; version: number; playing: boolean; time_seconds: number };

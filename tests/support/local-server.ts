@@ -1,7 +1,7 @@
 // Starts the real worker on workerd (`wrangler dev`) as a child process, for
 // end-to-end tests, benchmarks and `npm start`. A real process, so tests can
 // kill it and start it again on the same persisted state.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,13 @@ export interface LocalServer {
   /** Output so far, for diagnosing a failed start. */
   log(): string;
   stop(): Promise<void>;
+  /**
+   * The runtime dies at once, as in a crash: SIGKILL to wrangler and every
+   * process under it (workerd included), nothing flushed. Killing only the
+   * spawned process would end bin/wrangler.js's wrapper and leave the server
+   * answering on its port.
+   */
+  crash(): Promise<void>;
 }
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -53,6 +60,22 @@ export function snapshotWorkerSources(): string {
   if (!existsSync(join(dir, 'web/dist'))) mkdirSync(join(dir, 'web/dist'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
+}
+
+/** `root` and every process under it (Linux `ps`). */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const line of execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
+    const [pid, ppid] = line.trim().split(/\s+/).map(Number);
+    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
 }
 
 export async function freePort(): Promise<number> {
@@ -123,10 +146,19 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   let exited = false;
-  child.once('exit', () => (exited = true));
+  const exit = new Promise<void>((res) => child.once('exit', () => ((exited = true), res())));
+  // bin/wrangler.js runs wrangler in a child of its own and passes SIGTERM on;
+  // a SIGKILL would end only the wrapper and leave wrangler and workerd running.
+  const stop = async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exit;
+    clearTimeout(force);
+  };
   for (;;) {
     if (/Address already in use|EADDRINUSE/.test(output)) {
-      child.kill('SIGKILL');
+      await stop();
       throw new PortTakenError(`wrangler dev could not bind its port:\n${output.slice(-4000)}`);
     }
     if (exited) throw new Error(`wrangler dev exited during start:\n${output.slice(-4000)}`);
@@ -137,7 +169,7 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
       // not listening yet
     }
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      await stop();
       throw new Error(`wrangler dev did not answer within the start timeout:\n${output.slice(-4000)}`);
     }
     await new Promise((r) => setTimeout(r, 150));
@@ -148,12 +180,17 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
     persistTo,
     process: child,
     log: () => output,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (exited) return res();
-        child.once('exit', () => res());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-      }),
+    stop,
+    crash: async () => {
+      if (exited) return;
+      for (const pid of processTree(child.pid!)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await exit;
+    },
   };
 }
