@@ -104,6 +104,8 @@ const COUNTER_ALARM_DELAY_MS = 2000;
 const CLOSE_EXPIRED = 4000;
 const CLOSE_AUTH = 4001;
 const CLOSE_REPLACED = 4002;
+/** The agent went silent: not final, a live agent reconnects. */
+const CLOSE_SILENT = 4004;
 
 /** How far the published line may stray from the agent's clock before a correction. */
 const CORRECTION_TOLERANCE_MS = 0.5;
@@ -132,6 +134,13 @@ export class TransportSession extends DurableObject<Env> {
   private counterDirty = false;
   private flushAlarmSet = false;
   private clockFit: ClockLineFit | null = null;
+  /**
+   * When the agent was last heard (any message: it reports its clock 20 times
+   * a second and pings). In memory: after a wake the agent gets a fresh
+   * allowance, since a hibernated room heard nothing by design.
+   */
+  private agentHeardMs = Date.now();
+  private agentWatch: ReturnType<typeof setInterval> | null = null;
   /** Server time of the last real discontinuity; corrections do not move it. */
   private segmentStartMs: number | null = null;
   private lastCorrectionMs = 0;
@@ -285,6 +294,10 @@ export class TransportSession extends DurableObject<Env> {
 
   async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const received = Date.now();
+    if (this.attachment(ws)?.role === 'agent') {
+      this.agentHeardMs = received;
+      this.watchAgent();
+    }
     if (!this.room) {
       this.sendError(ws, 'gone', 'this room has expired');
       ws.close(CLOSE_EXPIRED, 'room expired');
@@ -431,6 +444,7 @@ export class TransportSession extends DurableObject<Env> {
       }
       att.joined_ms = Date.now();
       this.clockFit = null;
+      this.agentHeardMs = Date.now();
     }
     att.role = role;
     this.setAttachment(ws, att);
@@ -438,6 +452,7 @@ export class TransportSession extends DurableObject<Env> {
     if (role === 'agent') {
       this.room!.last_activity_ms = Date.now();
       this.broadcast({ type: 'agent', agent: this.agentPresence() });
+      this.watchAgent();
     }
     return this.flushCountersSoon();
   }
@@ -446,26 +461,69 @@ export class TransportSession extends DurableObject<Env> {
     this.tickDue.delete(ws);
     this.buckets.delete(ws);
     this.startTicksIfNeeded();
-    if (this.attachment(ws)?.role === 'agent' && this.room) {
-      const att = this.attachment(ws)!;
-      att.role = 'viewer';
+    if (this.attachment(ws)?.role === 'agent' && this.room) this.detachAgent(ws);
+  }
+
+  /** The agent is gone (closed, or silent): the room runs its own transport until one attaches again. */
+  private detachAgent(ws: WebSocket): void {
+    const att = this.attachment(ws)!;
+    att.role = 'viewer';
+    try {
       this.setAttachment(ws, att);
-      this.clockFit = null;
-      for (const [, f] of this.forwarded) {
-        clearTimeout(f.timer);
-        f.reject(new RoomtoneError('unavailable', 'the agent disconnected before confirming the command'));
-      }
-      this.forwarded.clear();
-      // Viewers keep extrapolating the last anchor; they only learn the agent is gone.
-      this.broadcast({ type: 'agent', agent: this.agentPresence() });
+    } catch {
+      // a closed socket takes no attachment; the memory copy is what counts
+      this.attachments.set(ws, att);
     }
+    this.clockFit = null;
+    for (const [, f] of this.forwarded) {
+      clearTimeout(f.timer);
+      f.reject(new RoomtoneError('unavailable', 'the agent disconnected before confirming the command'));
+    }
+    this.forwarded.clear();
+    // Viewers keep extrapolating the last anchor; they only learn the agent is gone.
+    this.broadcast({ type: 'agent', agent: this.agentPresence() });
+  }
+
+  private agentSilentMs(): number {
+    return numberVar(this.env.AGENT_SILENT_S, 10) * 1000;
+  }
+
+  /**
+   * A dead link closes nothing: without this the room would forward control
+   * to an agent that cannot hear it, and show it connected, until the agent's
+   * own watchdog reconnects it (or for good, if it never comes back).
+   */
+  private watchAgent(): void {
+    if (this.agentWatch) return;
+    this.agentWatch = setInterval(() => {
+      const agent = this.agentSocket();
+      if (!agent) {
+        clearInterval(this.agentWatch!);
+        this.agentWatch = null;
+        return;
+      }
+      this.dropAgentIfSilent(agent);
+    }, 1000);
+  }
+
+  /** True if the agent was silent too long and has been let go. */
+  private dropAgentIfSilent(agent: WebSocket): boolean {
+    const silent = Date.now() - this.agentHeardMs;
+    if (silent <= this.agentSilentMs()) return false;
+    this.detachAgent(agent);
+    try {
+      agent.close(CLOSE_SILENT, `no message from the agent for ${Math.round(silent / 1000)} s`);
+    } catch {
+      // already closed
+    }
+    return true;
   }
 
   // ---- transport ----
 
   private async applyControl(cmd: ControlCommand): Promise<{ anchor: Anchor; changed: boolean }> {
     const agent = this.agentSocket();
-    if (agent) return this.forwardToAgent(agent, cmd);
+    if (agent && !this.dropAgentIfSilent(agent)) return this.forwardToAgent(agent, cmd);
     const room = this.room!;
     const now = Date.now();
     const a = room.anchor;

@@ -18,6 +18,8 @@ export interface Env {
   ROOM_VIEWER_CAPACITY?: string;
   /** Viewers per relay object. */
   RELAY_CAPACITY?: string;
+  /** Seconds without any message from the agent after which the room takes it as gone (a dead link closes nothing). */
+  AGENT_SILENT_S?: string;
   JOBS: DurableObjectNamespace<Job>;
   CATALOG: DurableObjectNamespace<CatalogShard>;
   MATCH: DurableObjectNamespace<MatchStream>;

@@ -4,6 +4,9 @@ import { promisify } from 'node:util';
 import { startLocalServer, type LocalServer } from '../support/local-server.ts';
 import { RoomClient } from '../../src/client/room-client.ts';
 import { startProxy } from '../../bench/support/proxy.ts';
+import { RoomAgent } from '../../agent/room-agent.ts';
+import { DeviceTransport } from '../../agent/transport-driver.ts';
+import { SimDeviceClock } from '../../agent/sources/sim.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -102,6 +105,46 @@ describe('dead links', () => {
     c.close();
     await proxy.close();
   });
+
+  it("lets go of an agent it no longer hears: viewers are told, control runs on the room's transport until the agent is back", async () => {
+    const own = await startLocalServer({ vars: { AGENT_SILENT_S: '2' } });
+    const proxy = await startProxy({ target: own.url });
+    const room = (await (await fetch(`${own.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string; control_token: string };
+    const agent = new RoomAgent({ url: proxy.url, code: room.code, token: room.control_token, driver: new DeviceTransport(new SimDeviceClock({ sampleRate: 48_000, bufferSize: 256, driftPpm: 0, jitterMs: 0 })) });
+    const viewer = new RoomClient({ url: own.url, code: room.code });
+    const until = async (cond: () => boolean, ms: number, what: string) => {
+      const deadline = Date.now() + ms;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const play = () => fetch(`${own.url}/api/v1/rooms/${room.code}/transport/play`, { method: 'POST', headers: { authorization: `Bearer ${room.control_token}` } });
+    try {
+      await agent.start();
+      await viewer.connect();
+      await until(() => viewer.agent.connected, 10_000, 'the agent to attach');
+      const since = viewer.agent.since_ms;
+
+      proxy.blackhole(true); // the agent's link dies: nothing closes
+      const t0 = Date.now();
+      await until(() => !viewer.agent.connected, 10_000, 'the room to let the silent agent go');
+      expect(Date.now() - t0).toBeLessThan(5_000); // 2 s of silence, checked every second
+      // Not forwarded into the dead link (503 after 3 s): the room's own transport takes it.
+      const res = await play();
+      expect(res.status).toBe(200);
+      await until(() => viewer.position()?.playing === true, 2_000, 'viewers to see the room play');
+
+      proxy.blackhole(false);
+      // The agent's own watchdog gives the dead socket up and it attaches again.
+      await until(() => viewer.agent.connected && viewer.agent.since_ms !== since, 30_000, 'the agent to come back');
+    } finally {
+      viewer.close();
+      await agent.stop();
+      await proxy.close();
+      await own.stop();
+    }
+  }, 90_000);
 });
 
 describe('restart with persisted state', () => {
