@@ -153,6 +153,8 @@ export class TransportSession extends DurableObject<Env> {
       this.room = (await ctx.storage.get<RoomRecord>('room')) ?? null;
       this.lastFlush = Date.now();
       this.startTicksIfNeeded();
+      // Woken with an agent socket held (a deploy, an eviction): watch it from now, heard or not.
+      if (this.agentSocket()) this.watchAgent();
     });
   }
 
