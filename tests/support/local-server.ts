@@ -149,10 +149,24 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
   const exit = new Promise<void>((res) => child.once('exit', () => ((exited = true), res())));
   // bin/wrangler.js runs wrangler in a child of its own and passes SIGTERM on;
   // a SIGKILL would end only the wrapper and leave wrangler and workerd running.
+  const killTree = () => {
+    for (const pid of processTree(child.pid!)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  };
+  // If this process ends first (a test runner tearing down, a crash), the server goes with it.
+  const onExit = () => exited || killTree();
+  process.once('exit', onExit);
+  void exit.then(() => process.off('exit', onExit));
   const stop = async () => {
     if (exited) return;
     child.kill('SIGTERM');
-    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+    // A wrangler that has not exited by then is killed with everything under it, not just the wrapper.
+    const force = setTimeout(killTree, 5000);
     await exit;
     clearTimeout(force);
   };
@@ -183,13 +197,7 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
     stop,
     crash: async () => {
       if (exited) return;
-      for (const pid of processTree(child.pid!)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-      }
+      killTree();
       await exit;
     },
   };
