@@ -87,6 +87,7 @@ export class SharedSpectrum {
     let d = 1;
     while (sampleRate / (2 * d) / 2 / ACF_OVERSAMPLE >= ACF_MIN_BANDWIDTH_HZ && d < 8 && windowSize / (2 * d) >= 64) d *= 2;
     this.decimation = d;
+    // Its input starts zeroed (RealFFTPlan): the padding above the window is never written.
     this.fft = new RealFFT(kiss, this.fftSize);
     // The inverse would be of size F/d; its cosine transform takes M = F/(2d) + 1 points.
     const m = this.fftSize / (2 * d);
@@ -96,7 +97,6 @@ export class SharedSpectrum {
       this.fft.dispose();
       throw e;
     }
-    this.fft.input.fill(0);
     this.cosSin = new Float64Array(m / 2);
     this.cosCos = new Float64Array(m / 2);
     for (let k = 0; k < m / 2; k++) {

@@ -67,6 +67,8 @@ export class OffsetVoter {
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
   private scratchScores = new Int32Array(1024);
+  /** Where each hash's rows start in the current lookup; reused across lookups. */
+  private readonly runs = new Map<number, number>();
   /** Exact counts from key − 2·tol to key + 2·tol, read around a vote. */
   private readonly around: Int32Array;
 
@@ -92,10 +94,12 @@ export class OffsetVoter {
   /**
    * Where each hash's rows start, when every hash's rows form one contiguous
    * run (every index here groups them by hash); null when they are scattered.
-   * Computed once for a lookup that serves several batches.
+   * Computed once for a lookup that serves several batches; the map is the
+   * voter's own, valid until the next call.
    */
   indexRows(rows: IndexRows): Map<number, number> | null {
-    const runs = new Map<number, number>();
+    const runs = this.runs;
+    runs.clear();
     for (let r = 0; r < rows.hashes.length; r++) {
       const h = rows.hashes[r];
       if (r > 0 && rows.hashes[r - 1] === h) continue;
@@ -155,7 +159,7 @@ export class OffsetVoter {
     this.size++;
     const tol = this.cfg.offsetTolerance;
     const c = this.exact.add(key, 1);
-    if (c === this.warmAt) for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.nearWarm.add(k, 1);
+    if (c === this.warmAt) this.markNearWarm(key, 1);
     if (this.nearWarm.count(key) === 0) return;
     // The scores of key − tol … key + tol went up by one: the hot ones are
     // counted on, the others are summed from the exact counts around the key.
@@ -189,7 +193,13 @@ export class OffsetVoter {
         if (s > 0) this.hot.add(j, s - 1 < this.hotAt ? -s : -1);
       }
     }
-    if (this.exact.add(key, -1) === this.warmAt - 1) for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.nearWarm.add(k, -1);
+    if (this.exact.add(key, -1) === this.warmAt - 1) this.markNearWarm(key, -1);
+  }
+
+  /** `key` became warm (+1) or stopped being so (−1): counted at every key within twice the tolerance. */
+  private markNearWarm(key: number, delta: number): void {
+    const tol = this.cfg.offsetTolerance;
+    for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.nearWarm.add(k, delta);
   }
 
   /** Drops votes cast more than `windowS` seconds of audio ago. */
