@@ -12,7 +12,7 @@
 // A live source that must outlast network drops and server restarts uses
 // ReconnectingAnalysisSource (the agent's --analyze).
 import WebSocket from 'ws';
-import { ANALYSIS_BURST_S, ANALYSIS_CLOSE, type AnalysisFormat, type AnalysisResult, type AnalysisServerMessage, type AnalysisStats } from '../src/protocol/analysis-messages.ts';
+import { ANALYSIS_BURST_S, ANALYSIS_CLOSE, ANALYSIS_SILENT_MS, type AnalysisFormat, type AnalysisResult, type AnalysisServerMessage, type AnalysisStats } from '../src/protocol/analysis-messages.ts';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from '../src/client/backoff.ts';
 
 export type { AnalysisResult, AnalysisServerMessage, AnalysisStats };
@@ -345,7 +345,7 @@ export class ReconnectingAnalysisSource {
     await this.waitForAudio();
     const c = await this.open();
     this.attach(c, false);
-    const silentMs = this.opts.silentMs ?? 4_000;
+    const silentMs = this.opts.silentMs ?? ANALYSIS_SILENT_MS;
     this.watchdog = setInterval(() => {
       const c = this.client;
       // Results come at least every 50 ms of audio: a second of audio unanswered for this long means the link is dead, though no close came.

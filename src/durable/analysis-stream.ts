@@ -146,11 +146,12 @@ export class AnalysisStream extends DurableObject<Env> {
    * Sockets accepted without hibernation (a client that connects as a source,
    * `?role=source`), with the connection lease each holds ('' for none). A
    * source streams without pause and keeps the object awake anyway, so it
-   * gains nothing from hibernation, and a hibernatable socket's message costs
-   * the local runtime about seven times the CPU of a plain one's (measured
-   * with an object that does nothing else: 0.040 against 0.006 of a core per
-   * stream of 50 frames a second). The object's memory is then all there is:
-   * an eviction closes these sockets, and the source reconnects.
+   * gains nothing from hibernation, and its results come back sooner on a
+   * plain socket: 50 streams on the local runtime answered at a median of
+   * 18–30 ms against 206–277 ms through the hibernation API, for about the
+   * same CPU (bench/RESULTS.md, per-stream server cost). The object's memory
+   * is then all there is: an eviction closes these sockets, and the source
+   * reconnects.
    */
   private plain = new Map<WebSocket, string>();
   private dropped: Partial<Record<AnalysisErrorReason, number>> = {};

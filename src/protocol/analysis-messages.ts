@@ -51,6 +51,13 @@ export const ANALYSIS_CLOSE = {
   too_fast: 4008,
 } as const;
 
+/**
+ * Results come at least every 50 ms of audio, so a source that has streamed
+ * and heard nothing back for this long has a dead link, though no close came
+ * (the agent and the room page both give such a socket up and resume).
+ */
+export const ANALYSIS_SILENT_MS = 4_000;
+
 /** 128 random bits as 32 lowercase hex digits. */
 export const RESUME_TOKEN_PATTERN = /^[0-9a-f]{32}$/;
 

@@ -8,12 +8,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { until } from '../support/until.ts';
 import { startProxy, type Proxy } from '../../bench/support/proxy.ts';
 import { encodeWav } from '../../wasm/wav.ts';
 import { AnalysisStreamClient, analysisUrl, type AnalysisResult } from '../../agent/analysis-stream-client.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let server: LocalServer;
 let proxy: Proxy;
@@ -25,14 +25,6 @@ afterAll(async () => {
   await proxy?.close();
   await server?.stop();
 });
-
-async function until(cond: () => boolean, timeoutMs: number, what: string, output?: () => string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${output ? `\n--- agent output ---\n${output()}` : ''}`);
-    await sleep(50);
-  }
-}
 
 describe('the agent keeps analysing across network drops', () => {
   it('resumes the analysis stream after every connection is cut and after the link goes silent', async () => {

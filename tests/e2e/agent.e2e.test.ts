@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { until } from '../support/until.ts';
 import { RoomClient } from '../../src/client/room-client.ts';
 import { localNow } from '../../src/client/clock-sync.ts';
 import { RoomAgent } from '../../agent/room-agent.ts';
@@ -53,14 +54,6 @@ function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProc
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, output: () => out, exited };
-}
-
-async function until(cond: () => boolean, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 describe('the agent drives the room from its audio clock', () => {

@@ -6,6 +6,7 @@
 // the viewer on the agent's clock, the watcher with each event exactly once.
 import { describe, expect, it } from 'vitest';
 import { startLocalServer } from '../support/local-server.ts';
+import { until } from '../support/until.ts';
 import { RoomClient } from '../../src/client/room-client.ts';
 import { localNow } from '../../src/client/clock-sync.ts';
 import { JobWatcher } from '../../src/client/job-watcher.ts';
@@ -17,14 +18,6 @@ import { FINGERPRINT_VERSION, type JobEvent, type JobStatusWithEvents, type Trac
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 const FAST = { minDelayMs: 100, maxDelayMs: 500 };
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function json<T>(res: Promise<Response>): Promise<T> {
   const r = await res;

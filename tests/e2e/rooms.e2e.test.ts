@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startLocalServer, type LocalServer } from '../support/local-server.ts';
+import { until } from '../support/until.ts';
 import { RoomClient } from '../../src/client/room-client.ts';
 import { startProxy } from '../../bench/support/proxy.ts';
 import { RoomAgent } from '../../agent/room-agent.ts';
@@ -112,13 +113,6 @@ describe('dead links', () => {
     const room = (await (await fetch(`${own.url}/api/v1/rooms`, { method: 'POST' })).json()) as { code: string; control_token: string };
     const agent = new RoomAgent({ url: proxy.url, code: room.code, token: room.control_token, driver: new DeviceTransport(new SimDeviceClock({ sampleRate: 48_000, bufferSize: 256, driftPpm: 0, jitterMs: 0 })) });
     const viewer = new RoomClient({ url: own.url, code: room.code });
-    const until = async (cond: () => boolean, ms: number, what: string) => {
-      const deadline = Date.now() + ms;
-      while (!cond()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
     const play = () => fetch(`${own.url}/api/v1/rooms/${room.code}/transport/play`, { method: 'POST', headers: { authorization: `Bearer ${room.control_token}` } });
     try {
       await agent.start();

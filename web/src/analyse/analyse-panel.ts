@@ -5,7 +5,7 @@
 
 import type { RoomClient } from '../../../src/client/room-client.ts';
 import { localNow } from '../../../src/client/clock-sync.ts';
-import { ANALYSIS_CLOSE, type AnalysisResult, type AnalysisServerMessage } from '../../../src/protocol/analysis-messages.ts';
+import { ANALYSIS_CLOSE, ANALYSIS_SILENT_MS, type AnalysisResult, type AnalysisServerMessage } from '../../../src/protocol/analysis-messages.ts';
 import { Mic, MicError } from '../audio/mic.ts';
 import { PcmSocket, wsUrl, type PcmSocketState } from '../audio/pcm-socket.ts';
 import { byId, describeError, setText, show } from '../dom.ts';
@@ -107,8 +107,7 @@ export class AnalysePanel {
       isReady: (m) => m.type === 'ready',
       onMessage: (m) => this.onMessage(m as unknown as AnalysisServerMessage),
       onState: (s, detail) => this.onSocketState(s, detail),
-      // Results come every 50 ms of audio: seconds of silence mean a dead link.
-      silentMs: 4000,
+      silentMs: ANALYSIS_SILENT_MS,
       finalCodes: {
         [ANALYSIS_CLOSE.misbehaving]: 'the server refused the audio',
         [ANALYSIS_CLOSE.too_fast]: 'the audio arrived faster than real time',
