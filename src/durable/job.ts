@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../worker/env.ts';
-import { numberVar } from '../worker/env.ts';
+import { numberVar } from '../lib/env-vars.ts';
 import {
   type ErrorCode,
   type JobEvent,

@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import { numberVar, type Env } from '../worker/env.ts';
+import type { Env } from '../worker/env.ts';
+import { numberVar } from '../lib/env-vars.ts';
 import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import { TokenBucket } from '../lib/rate.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';

@@ -1,7 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { holdsLeases, leaseTags, releaseLease } from './connection-lease.ts';
 import type { Env } from '../worker/env.ts';
-import { numberVar } from '../worker/env.ts';
+import { numberVar } from '../lib/env-vars.ts';
 import {
   type Anchor,
   type ControlCommand,

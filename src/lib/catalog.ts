@@ -8,7 +8,7 @@
 // frequencies. Changing CATALOG_SHARDS re-routes every hash, so a catalog is
 // re-ingested after a change.
 import type { Env } from '../worker/env.ts';
-import { numberVar } from '../worker/env.ts';
+import { numberVar } from './env-vars.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import { FINGERPRINT_PRESETS, StreamFingerprinter, type IndexRows } from '../../wasm/fingerprint/index.ts';
 import { RoomtoneError, type Track } from '../protocol/index.ts';

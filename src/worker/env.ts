@@ -45,8 +45,3 @@ export interface Env {
 }
 
 export type AppEnv = { Bindings: Env };
-
-export function numberVar(value: string | undefined, fallback: number): number {
-  const n = value === undefined ? NaN : Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}

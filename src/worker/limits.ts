@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { AppEnv } from './env.ts';
-import { numberVar } from './env.ts';
+import { numberVar } from '../lib/env-vars.ts';
 import { clientKey } from './http.ts';
 import { RoomtoneError } from '../protocol/index.ts';
 import { LEASE_HEADER, leaseValue, type LeaseOwner } from '../durable/connection-lease.ts';

@@ -8,7 +8,7 @@ import { decodeWav, WavError } from '../../../wasm/wav.ts';
 import { analyzeSamples, analysisRate, analysisSteps, OfflineRateError, type AnalysisDocument } from '../../../wasm/dsp/offline.ts';
 import { createJob, type JobPublisher } from '../../lib/jobs.ts';
 import { publicOrigin } from '../http.ts';
-import { numberVar } from '../env.ts';
+import { numberVar } from '../../lib/env-vars.ts';
 import type { DecodedWav } from '../../../wasm/wav.ts';
 import { loadKissFFT } from '../../../wasm/kissfft-workerd.ts';
 

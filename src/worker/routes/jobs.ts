@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { numberVar } from '../env.ts';
+import { numberVar } from '../../lib/env-vars.ts';
 import { bearerToken, publicOrigin, readJson } from '../http.ts';
 import { createJob, jobLinks, jobStatus, postJobEvent } from '../../lib/jobs.ts';
 import { CreateJobBody, JOB_ID_PATTERN, JobEventInput, MAX_JOB_EVENT_BYTES, RoomtoneError } from '../../protocol/index.ts';
