@@ -24,6 +24,7 @@ import { summarize, table, fmt } from './support/stats.ts';
 import { startLocalServer, type LocalServer } from '../tests/support/local-server.ts';
 import { harmonicTone } from '../wasm/dsp/dsp.shared-cases.ts';
 import { cpuSeconds, descendants, procAvailable } from './support/proc-cpu.ts';
+import { measureWorkerdDsp } from './support/dsp-workerd.ts';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
@@ -157,13 +158,36 @@ interface Throughput {
 const throughput: Throughput[] = [];
 {
   let bestCpu = Infinity;
+  const counts = { frames: 0, onsets: 0, voiced: 0 };
   for (let rep = 0; rep < 3; rep++) {
     const c0 = process.cpuUsage();
-    for (const p of pieces) analyzeSamples(kiss, load(p.files.clean), RATE);
+    const docs = pieces.map((p) => analyzeSamples(kiss, load(p.files.clean), RATE));
     const c = process.cpuUsage(c0);
     bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
+    if (rep === 0) {
+      for (const d of docs) {
+        counts.frames += d.frames.length;
+        counts.onsets += d.onsets.length;
+        for (const f of d.frames) if (f.f0 !== null) counts.voiced++;
+      }
+    }
   }
   throughput.push({ system: 'roomtone', where: 'Node', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: bestCpu, realtime: audioS / bestCpu });
+  if (!args.has('--no-workerd')) {
+    // The same analysis inside workerd, alone (bench/support/dsp-worker: the
+    // decoded samples uploaded once, then analysed by the same code; CPU of
+    // its workerd process from /proc). Best of three, as in Node.
+    log('workerd, pipeline alone…');
+    const run = await measureWorkerdDsp(pieces.map((p) => load(p.files.clean)), RATE, 3);
+    if (run) {
+      const w = run.counts;
+      if (w.frames !== counts.frames || w.onsets !== counts.onsets || w.voiced !== counts.voiced) {
+        throw new Error(`workerd and Node disagree on the clean set: ${JSON.stringify(w)} vs ${JSON.stringify(counts)}`);
+      }
+      const cpu = Math.min(...run.cpuS);
+      throughput.push({ system: 'roomtone', where: 'workerd (bench worker, CPU from /proc)', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: cpu, realtime: audioS / cpu });
+    }
+  }
 }
 if (aubioRuns.clean) {
   const pitch = aubioRuns.clean.reduce((s, r) => s + r.cpuPitchS, 0);
@@ -282,7 +306,7 @@ Per instrument, roomtone (RPA / onset F):
 
 ${instTable}
 
-**Throughput** (seconds of audio per CPU second, the clean set; roomtone's best of three runs. The workerd rows run the same files through POST /api/v1/analyze on the local server, one request at a time: the CPU the workerd process used for them, read from /proc, and their wall time on loopback minus that of a near-empty request):
+**Throughput** (seconds of audio per CPU second, the clean set; roomtone's best of three runs. "workerd (bench worker)" runs the same analyzeSamples() on the same decoded samples inside workerd (bench/support/dsp-worker under wrangler dev, samples uploaded once): the CPU its workerd process used, read from /proc. The POST /analyze rows run the same files through POST /api/v1/analyze on the local server, one request at a time: the CPU the workerd process used for them, read from /proc, and their wall time on loopback minus that of a near-empty request):
 
 ${thrTable}
 
