@@ -1,6 +1,7 @@
 // See wrangler.toml: the DSP pipeline alone inside workerd, for bench/dsp.ts.
 import { loadKissFFT } from '../../../wasm/kissfft-workerd.ts';
 import { analyzeSamples } from '../../../wasm/dsp/offline.ts';
+import { KERNELS, runKernel, type KernelName } from '../dsp-kernels.ts';
 
 /** The decoded files, kept in the isolate between requests (one local isolate serves them all). */
 const files: Array<{ samples: Float32Array; rate: number }> = [];
@@ -29,6 +30,13 @@ export default {
         for (const fr of doc.frames) if (fr.f0 !== null) voiced++;
       }
       return Response.json({ files: files.length, frames, onsets, voiced });
+    }
+    if (url.pathname === '/kernel' && req.method === 'POST') {
+      // One piece of the pipeline alone (see dsp-kernels.ts), for comparing the runtimes.
+      const name = url.searchParams.get('name') as KernelName;
+      if (!KERNELS.includes(name)) return new Response('unknown kernel', { status: 400 });
+      const check = runKernel(await loadKissFFT(), name, Number(url.searchParams.get('hops')));
+      return Response.json({ check });
     }
     return new Response('not found', { status: 404 });
   },
