@@ -24,6 +24,7 @@ import { summarize, table, fmt } from './support/stats.ts';
 import { startLocalServer, type LocalServer } from '../tests/support/local-server.ts';
 import { harmonicTone } from '../wasm/dsp/dsp.shared-cases.ts';
 import { cpuSeconds, descendants, procAvailable } from './support/proc-cpu.ts';
+import { measureWorkerdDsp } from './support/dsp-workerd.ts';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
@@ -155,15 +156,55 @@ interface Throughput {
   realtime: number;
 }
 const throughput: Throughput[] = [];
+/** Speed inside workerd relative to Node (>1: workerd faster), from runs paired back to back. */
+let workerdVsNode: { median: number; low: number; high: number; runs: number } | null = null;
 {
   let bestCpu = Infinity;
+  const counts = { frames: 0, onsets: 0, voiced: 0 };
   for (let rep = 0; rep < 3; rep++) {
     const c0 = process.cpuUsage();
-    for (const p of pieces) analyzeSamples(kiss, load(p.files.clean), RATE);
+    const docs = pieces.map((p) => analyzeSamples(kiss, load(p.files.clean), RATE));
     const c = process.cpuUsage(c0);
     bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
+    if (rep === 0) {
+      for (const d of docs) {
+        counts.frames += d.frames.length;
+        counts.onsets += d.onsets.length;
+        for (const f of d.frames) if (f.f0 !== null) counts.voiced++;
+      }
+    }
   }
-  throughput.push({ system: 'roomtone', where: 'Node', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: bestCpu, realtime: audioS / bestCpu });
+  const nodeRow: Throughput = { system: 'roomtone', where: 'Node', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: bestCpu, realtime: audioS / bestCpu };
+  throughput.push(nodeRow);
+  if (!args.has('--no-workerd')) {
+    // The same analysis inside workerd, alone (bench/support/dsp-worker: the
+    // decoded samples uploaded once, then analysed by the same code; CPU of
+    // its workerd process from /proc). Best of three, as in Node.
+    log('workerd, pipeline alone…');
+    const clean = pieces.map((p) => load(p.files.clean));
+    const runNode = () => {
+      const c0 = process.cpuUsage();
+      for (const x of clean) analyzeSamples(kiss, x, RATE);
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / 1e6;
+    };
+    const run = await measureWorkerdDsp(clean, RATE, 6, runNode);
+    if (run) {
+      const w = run.counts;
+      if (w.frames !== counts.frames || w.onsets !== counts.onsets || w.voiced !== counts.voiced) {
+        throw new Error(`workerd and Node disagree on the clean set: ${JSON.stringify(w)} vs ${JSON.stringify(counts)}`);
+      }
+      // The Node runs paired with workerd's count for the Node row too: best of all of them.
+      nodeRow.cpuS = Math.min(nodeRow.cpuS, ...run.nodeCpuS);
+      nodeRow.realtime = audioS / nodeRow.cpuS;
+      const cpu = Math.min(...run.cpuS);
+      throughput.push({ system: 'roomtone', where: 'workerd (bench worker, CPU from /proc)', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: cpu, realtime: audioS / cpu });
+      const ratios = run.cpuS.map((w, i) => run.nodeCpuS[i] / w).sort((a, b) => a - b);
+      const at = (p: number) => ratios[Math.round(p * (ratios.length - 1))];
+      workerdVsNode = { median: at(0.5), low: at(0.25), high: at(0.75), runs: ratios.length };
+      log(`workerd/Node speed, paired: ${fmt(at(0.5), 2)} (${fmt(at(0.25), 2)}–${fmt(at(0.75), 2)})`);
+    }
+  }
 }
 if (aubioRuns.clean) {
   const pitch = aubioRuns.clean.reduce((s, r) => s + r.cpuPitchS, 0);
@@ -282,10 +323,10 @@ Per instrument, roomtone (RPA / onset F):
 
 ${instTable}
 
-**Throughput** (seconds of audio per CPU second, the clean set; roomtone's best of three runs. The workerd rows run the same files through POST /api/v1/analyze on the local server, one request at a time: the CPU the workerd process used for them, read from /proc, and their wall time on loopback minus that of a near-empty request):
+**Throughput** (seconds of audio per CPU second, the clean set; roomtone's best of three runs in Node, and of six more paired with workerd's when those run. "workerd (bench worker)" runs the same analyzeSamples() on the same decoded samples inside workerd (bench/support/dsp-worker under wrangler dev, samples uploaded once), best of six runs, each paired back to back with one in Node: the CPU its workerd process used, read from /proc. The POST /analyze rows run the same files through POST /api/v1/analyze on the local server, one request at a time: the CPU the workerd process used for them, read from /proc, and their wall time on loopback minus that of a near-empty request):
 
 ${thrTable}
-
+${workerdVsNode ? `\nInside workerd the pipeline ran at ${fmt(workerdVsNode.median, 2)}× Node's speed (median of ${workerdVsNode.runs} runs paired with one in Node each, quartiles ${fmt(workerdVsNode.low, 2)}–${fmt(workerdVsNode.high, 2)}): the best-of figures above were taken minutes apart on a shared machine.\n` : ''}
 **Streaming latency** against the local server (wrangler dev, workerd) on this machine: each stream a source sending 20 ms frames of 44.1 kHz f32 at real time for 8 s (first second not counted); latency is from sending the binary frame that completed a result's analysis window to receiving that result — time spent beyond the audio the result depends on (the hop is ${hopMs.toFixed(1)} ms; the window centre lies ${((WINDOW / 2 / RATE) * 1000).toFixed(1)} ms before the newest sample it needs). Clients and server share the machine's ${cpus().length} cores with whatever else runs: "workerd CPU" is how many cores the server process used during the run (from /proc), "machine load" the 1-minute load average after it, "late sends" the frames the client itself sent more than 5 ms late.
 
 ${latTable || '(not run)'}
@@ -293,7 +334,7 @@ ${latTable || '(not run)'}
 
 const suffix = SEED === 1000 ? '' : `-seed${SEED}`;
 writeFileSync(`${OUT}dsp${suffix}.md`, md);
-writeFileSync(`${OUT}dsp${suffix}.json`, JSON.stringify({ seed: SEED, accuracy, perInstrument, throughput, serverLoad, latency: latency.map((l) => ({ ...l, summary: summarize(l.latencies), latencies: undefined })), aubioShift }, null, 2));
+writeFileSync(`${OUT}dsp${suffix}.json`, JSON.stringify({ seed: SEED, accuracy, perInstrument, throughput, workerdVsNode, serverLoad, latency: latency.map((l) => ({ ...l, summary: summarize(l.latencies), latencies: undefined })), aubioShift }, null, 2));
 process.stdout.write(md);
 
 if (args.has('--write-results')) {

@@ -33,3 +33,31 @@ export function roundTripError(kiss: KissFFT): number {
   ifft.dispose();
   return err;
 }
+
+/**
+ * A plan made before the WASM heap grows (growth detaches the old buffer)
+ * still reads and writes the live heap after it: the same spectrum before
+ * and after, and its views are on the new buffer. Returns the largest
+ * difference between the two spectra (0 expected) and whether the heap grew.
+ */
+export function spectrumAcrossHeapGrowth(kiss: KissFFT): { maxDiff: number; grew: boolean; onLiveHeap: boolean } {
+  const fft = new RealFFT(kiss, 256);
+  const fill = () => {
+    const x = fft.input;
+    for (let i = 0; i < 256; i++) x[i] = Math.sin(i * 0.21) + 0.1;
+  };
+  fill();
+  const before = Float32Array.from(fft.forward());
+  const oldBuffer = kiss.memory.buffer;
+  // More than the heap holds now: the allocator has to grow the memory.
+  const big = kiss.malloc(oldBuffer.byteLength + (1 << 20));
+  const grew = kiss.memory.buffer !== oldBuffer;
+  fill();
+  const after = fft.forward();
+  let maxDiff = 0;
+  for (let i = 0; i < before.length; i++) maxDiff = Math.max(maxDiff, Math.abs(after[i] - before[i]));
+  const onLiveHeap = after.buffer === kiss.memory.buffer && fft.input.buffer === kiss.memory.buffer;
+  kiss.free(big);
+  fft.dispose();
+  return { maxDiff, grew, onLiveHeap };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadKissFFT } from './kissfft-node.ts';
-import { roundTripError, sineSpectrumPeak } from './fft.shared-cases.ts';
+import { roundTripError, sineSpectrumPeak, spectrumAcrossHeapGrowth } from './fft.shared-cases.ts';
 import { RealFFT } from './fft.ts';
 
 describe('KissFFT in Node', () => {
@@ -12,6 +12,9 @@ describe('KissFFT in Node', () => {
   });
   it('round-trips forward and inverse', async () => {
     expect(roundTripError(await loadKissFFT())).toBeLessThan(1e-5);
+  });
+  it('keeps a plan working when the heap grows under it', async () => {
+    expect(spectrumAcrossHeapGrowth(await loadKissFFT())).toEqual({ maxDiff: 0, grew: true, onLiveHeap: true });
   });
   it('starts a plan with a zeroed input, whatever an earlier plan left in the same memory', async () => {
     const kiss = await loadKissFFT();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadKissFFT } from './kissfft-workerd.ts';
-import { roundTripError, sineSpectrumPeak } from './fft.shared-cases.ts';
+import { roundTripError, sineSpectrumPeak, spectrumAcrossHeapGrowth } from './fft.shared-cases.ts';
 
 describe('KissFFT inside workerd', () => {
   it('finds a sine at its bin and the DC offset', async () => {
@@ -11,5 +11,8 @@ describe('KissFFT inside workerd', () => {
   });
   it('round-trips forward and inverse', async () => {
     expect(roundTripError(await loadKissFFT())).toBeLessThan(1e-5);
+  });
+  it('keeps a plan working when the heap grows under it', async () => {
+    expect(spectrumAcrossHeapGrowth(await loadKissFFT())).toEqual({ maxDiff: 0, grew: true, onLiveHeap: true });
   });
 });
