@@ -23,6 +23,11 @@ export class MemoryIndex {
   private readonly table = new Map<number, number[]>();
   private entries = 0;
   private packed: Packed | null = null;
+  /** Per-lookup scratch (the posting lists found), grown to the largest lookup so far. */
+  private starts = new Uint32Array(256);
+  private ends = new Uint32Array(256);
+  private keys = new Uint32Array(256);
+  private readonly span2 = new Uint32Array(2);
 
   add(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): void {
     for (let i = 0; i < hashes.length; i++) {
@@ -103,10 +108,14 @@ export class MemoryIndex {
     const p = (this.packed ??= this.pack());
     // Spans first, then copied into arrays of the exact size. Repeats are
     // skipped (cheaply when the hashes come sorted, as the live matcher sends them).
-    const starts = new Uint32Array(hashes.length);
-    const ends = new Uint32Array(hashes.length);
-    const keys = new Uint32Array(hashes.length);
-    const span = new Uint32Array(2);
+    if (this.starts.length < hashes.length) {
+      const size = Math.max(hashes.length, 2 * this.starts.length);
+      this.starts = new Uint32Array(size);
+      this.ends = new Uint32Array(size);
+      this.keys = new Uint32Array(size);
+    }
+    const { starts, ends, keys } = this;
+    const span = this.span2;
     let seen: Set<number> | null = null;
     let lists = 0;
     let rows = 0;
