@@ -72,7 +72,7 @@ export class LiveMatcher {
   private distinct = new Uint32Array(1024);
 
   constructor(kiss: KissFFT, fp: FingerprintConfig, match: MatchConfig, inputRate: number, lookup: Lookup, maxChunk = 16384) {
-    this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk, searchFanOut: match.searchFanOut });
+    this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk });
     this.voter = new OffsetVoter(match);
     this.lookup = lookup;
     this.frameS = frameSeconds(fp);
