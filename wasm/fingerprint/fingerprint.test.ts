@@ -8,6 +8,7 @@ import { loadKissFFT } from '../kissfft-node.ts';
 import { decodeWav, encodeWav } from '../wav.ts';
 import { FINGERPRINT_PRESETS, fingerprintSignal, LiveMatcher, MemoryIndex, type LiveMatch, OffsetVoter, MATCH_PRESETS, packHash, PeakPicker, Resampler, unpackHash, validateConfig } from './index.ts';
 import { addNoise, changeSpeed, gain, noise, rms, rng, synthMusic, telephone } from './test-signals.ts';
+import { AlignTable } from './align-table.ts';
 import { VoteTable } from './vote-table.ts';
 import { buildCatalog, excerpt, RATE, streamQuery, type Catalog } from './fingerprint.shared-cases.ts';
 
@@ -330,6 +331,8 @@ describe('OffsetVoter decisions', () => {
     for (let seed = 1; seed <= 40; seed++) {
       const rand = rng(seed);
       const v = new OffsetVoter(cfg);
+      // A FIFO this short also drops votes for room, not only for age.
+      const short = new OffsetVoter(cfg, 100);
       const live: Array<{ track: number; speed: number; offset: number; at: number }> = [];
       // A few planted alignments whose votes jitter by up to two frames, in a crowd of chance votes on nearby offsets.
       const planted = Array.from({ length: 3 }, () => ({ track: 1 + Math.floor(rand() * 3), speed: Math.floor(rand() * 5), offset: 100 + Math.floor(rand() * 60) }));
@@ -354,13 +357,41 @@ describe('OffsetVoter decisions', () => {
           live.push({ track, speed, offset, at: audioS });
         }
         v.vote(batch, rows, audioS);
+        short.vote(batch, rows, audioS);
         const current = live.filter((x) => x.at >= audioS - cfg.windowS);
         const got = v.leader();
         const want = referenceLeader(current, cfg);
         if (want === null) expect(got).toBeNull();
         else expect(got).toMatchObject(want);
+        const wantShort = referenceLeader(current.slice(-100), cfg);
+        if (wantShort === null) expect(short.leader()).toBeNull();
+        else expect(short.leader()).toMatchObject(wantShort);
       }
     }
+  });
+});
+
+describe('AlignTable', () => {
+  it('agrees with two Maps (votes, near) through random additions, removals and growth', () => {
+    const t = new AlignTable(16);
+    const ref = [new Map<number, number>(), new Map<number, number>()];
+    const rand = rng(43);
+    for (let step = 0; step < 50_000; step++) {
+      const key = 2 ** 40 + Math.floor(rand() * 3000) * 7919;
+      const which = rand() < 0.7 ? 0 : 1;
+      const cur = ref[which].get(key) ?? 0;
+      const delta = cur === 0 || rand() < 0.55 ? 1 : -1;
+      const got = which === 0 ? t.addVotes(key, delta) : t.addNear(key, delta);
+      if (cur + delta <= 0) ref[which].delete(key);
+      else ref[which].set(key, cur + delta);
+      expect(got).toBe(Math.max(0, cur + delta));
+      if (which === 0) expect(t.lastNear).toBe(ref[1].get(key) ?? 0);
+    }
+    expect(t.size).toBe(new Set([...ref[0].keys(), ...ref[1].keys()]).size);
+    for (const [key, count] of ref[0]) expect(t.votes(key)).toBe(count);
+    for (const [key, count] of ref[1]) expect(t.near(key)).toBe(count);
+    expect(t.votes(12345)).toBe(0);
+    expect(t.addVotes(12345, -1)).toBe(0);
   });
 });
 

@@ -133,17 +133,23 @@ export class PeakPicker {
       const b = k + e + 1 > width ? width : k + e + 1;
       prom[slot + k] = log[slot + k] - (prefix[b] - prefix[a]) / (b - a);
     }
-    // Running max over ±peakBins (van Herk / Gil-Werman: three comparisons per bin).
+    // Running max over ±peakBins (van Herk / Gil-Werman: three comparisons per bin),
+    // blocks of `size` bins tracked by a counter: a modulo per bin cost as much as the rest.
     const size = 2 * cfg.peakBins + 1;
     const fwd = this.fwd;
     const bwd = this.bwd;
-    for (let k = 0; k < width; k++) {
+    let m = 0;
+    for (let k = 0, r = 0; k < width; k++) {
       const v = log[slot + k];
-      fwd[k] = k % size === 0 || v > fwd[k - 1] ? v : fwd[k - 1];
+      if (r === 0 || v > m) m = v;
+      fwd[k] = m;
+      if (++r === size) r = 0;
     }
-    for (let k = width - 1; k >= 0; k--) {
+    for (let k = width - 1, r = (width - 1) % size; k >= 0; k--) {
       const v = log[slot + k];
-      bwd[k] = k === width - 1 || (k + 1) % size === 0 || v > bwd[k + 1] ? v : bwd[k + 1];
+      if (k === width - 1 || r === size - 1 || v > m) m = v;
+      bwd[k] = m;
+      if (r-- === 0) r = size - 1;
     }
     const fmax = this.fmaxRing;
     const pb = cfg.peakBins;
@@ -172,10 +178,16 @@ export class PeakPicker {
     const prom = this.promRing;
     const fmax = this.fmaxRing;
     const max = cfg.maxPeaksPerFrame;
+    const minProm = cfg.minProminenceDb;
+    const minDb = this.minDb;
     let nc = 0;
     for (let k = 0; k < width; k++) {
       const v = log[centre + k];
-      if (v < fmax[centre + k] || prom[centre + k] < cfg.minProminenceDb || v < this.minDb) continue;
+      const score = prom[centre + k];
+      if (v < fmax[centre + k] || score < minProm || v < minDb) continue;
+      // Keep the strongest `maxPeaksPerFrame` by height above the envelope
+      // (tested first: it is cheaper than the neighbourhood in time, and either rejects).
+      if (nc === max && score <= this.candScore[max - 1]) continue;
       let isMax = true;
       for (let d = 0; d < depth; d++) {
         if (fmax[d * width + k] > v) {
@@ -184,9 +196,6 @@ export class PeakPicker {
         }
       }
       if (!isMax) continue;
-      // Keep the strongest `maxPeaksPerFrame` by height above the envelope.
-      const score = prom[centre + k];
-      if (nc === max && score <= this.candScore[max - 1]) continue;
       let pos = nc < max ? nc++ : max - 1;
       while (pos > 0 && this.candScore[pos - 1] < score) {
         this.candScore[pos] = this.candScore[pos - 1];

@@ -15,7 +15,25 @@ interface Step extends LandmarkBatch {
   audioS: number;
 }
 
-/** Catalog rows for `hashes`, leaving out any hash with more than `maxRowsPerHash` rows. */
+/** Copies `b` into `st`, growing its arrays only when a step holds more landmarks than any before it. */
+function copyStep(st: Step, b: LandmarkBatch, audioS: number): void {
+  if (st.hashes.length < b.count) {
+    const size = Math.max(b.count, 2 * st.hashes.length);
+    st.hashes = new Uint32Array(size);
+    st.times = new Int32Array(size);
+    st.speeds = new Uint8Array(size);
+  }
+  st.hashes.set(b.hashes.subarray(0, b.count));
+  st.times.set(b.times.subarray(0, b.count));
+  st.speeds.set(b.speeds.subarray(0, b.count));
+  st.count = b.count;
+  st.audioS = audioS;
+}
+
+/**
+ * Catalog rows for `hashes`, leaving out any hash with more than `maxRowsPerHash` rows.
+ * `hashes` is the matcher's own buffer: read it before the first await, keep no reference.
+ */
 export type Lookup = (hashes: Uint32Array, maxRowsPerHash: number) => Promise<IndexRows> | IndexRows;
 
 export interface LiveMatch {
@@ -49,6 +67,9 @@ export class LiveMatcher {
   lookups = 0;
   private pendingVotes = 0;
   private decidedAtS = -Infinity;
+  /** Steps of the current push, reused from push to push (a push of small frames is one step). */
+  private readonly steps: Step[] = [];
+  private distinct = new Uint32Array(1024);
 
   constructor(kiss: KissFFT, fp: FingerprintConfig, match: MatchConfig, inputRate: number, lookup: Lookup, maxChunk = 16384) {
     this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk });
@@ -75,19 +96,15 @@ export class LiveMatcher {
     try {
       const fp = this.fingerprinter;
       const stepSamples = Math.max(1, Math.round(DECIDE_EVERY_S * fp.inputRate));
-      const steps: Step[] = [];
+      const steps = this.steps;
+      let used = 0;
       let count = 0;
       for (let off = 0; off < samples.length; ) {
         // Steps end on multiples of stepSamples of the whole stream, so the cadence does not depend on how the client frames its audio.
         const end = Math.min(samples.length, off + stepSamples - (fp.samplesIn % stepSamples));
         const b = fp.push(samples.subarray(off, end));
-        steps.push({
-          hashes: b.hashes.slice(0, b.count),
-          times: b.times.slice(0, b.count),
-          speeds: b.speeds.slice(0, b.count),
-          count: b.count,
-          audioS: fp.audioS,
-        });
+        if (used === steps.length) steps.push({ hashes: new Uint32Array(0), times: new Int32Array(0), speeds: new Uint8Array(0), count: 0, audioS: 0 });
+        copyStep(steps[used++], b, fp.audioS);
         count += b.count;
         off = end;
       }
@@ -95,11 +112,12 @@ export class LiveMatcher {
       let rows: IndexRows = EMPTY_ROWS;
       if (count > 0) {
         // Distinct hashes, sorted: the same hash comes from several speeds, anchors and steps.
-        const sorted = new Uint32Array(count);
+        if (this.distinct.length < count) this.distinct = new Uint32Array(Math.max(count, 2 * this.distinct.length));
+        const sorted = this.distinct.subarray(0, count);
         let k = 0;
-        for (const st of steps) {
-          sorted.set(st.hashes, k);
-          k += st.count;
+        for (let j = 0; j < used; j++) {
+          sorted.set(steps[j].hashes.subarray(0, steps[j].count), k);
+          k += steps[j].count;
         }
         sorted.sort();
         let n = 0;
@@ -110,7 +128,8 @@ export class LiveMatcher {
       const runs = this.voter.indexRows(rows);
       let votes = 0;
       let match: LiveMatch | null = null;
-      for (const st of steps) {
+      for (let j = 0; j < used; j++) {
+        const st = steps[j];
         const v = st.count > 0 ? this.voter.voteIndexed(st, rows, runs, st.audioS) : (this.voter.expire(st.audioS), 0);
         votes += v;
         match = this.decideAt(v, st.audioS) ?? match;

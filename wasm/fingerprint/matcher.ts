@@ -5,6 +5,7 @@
 // stream that changes track is re-identified once the old votes age out.
 import type { MatchConfig } from './config.ts';
 import type { LandmarkBatch } from './stream.ts';
+import { AlignTable } from './align-table.ts';
 import { VoteTable } from './vote-table.ts';
 
 /** Catalog rows for a set of hashes: parallel arrays, any order. */
@@ -41,9 +42,17 @@ function voteKey(track: number, speed: number, offset: number): number {
 
 export class OffsetVoter {
   readonly cfg: MatchConfig;
-  /** Votes exactly at each alignment key (one probe per vote; scores sum the neighbours only where they can matter). */
-  // Sized for the ~20,000 distinct keys of a 12 s window of five hypotheses on audio that never matches: no growing per stream.
-  private readonly exact = new VoteTable(1 << 16);
+  /**
+   * Votes exactly at each alignment key (one probe per vote; scores sum the
+   * neighbours only where they can matter), and how many warm keys (at least
+   * `warmAt` exact votes) lie within twice the tolerance of each key. A
+   * score of hotAt sums 2·tol + 1 exact counts, so one of them is warm: a
+   * vote whose key is not near a warm key cannot touch a hot score, and
+   * costs no neighbour lookups. Both counts share a slot, so that test costs
+   * no second probe.
+   */
+  // Grows with the stream: 20,000–80,000 keys in a 12 s window of five hypotheses on audio that never matches, a few thousand once a stream is decided.
+  private readonly exact = new AlignTable(1 << 15);
   /**
    * Scores (votes within the offset tolerance) of the keys scoring `hotAt`
    * or more: the only ones a decision can depend on. A winner needs
@@ -51,19 +60,19 @@ export class OffsetVoter {
    * nor block it, so the long tail of chance votes is never scored.
    */
   private readonly hot = new VoteTable(1 << 10);
-  /**
-   * How many warm keys (at least `warmAt` exact votes) lie within twice the
-   * tolerance of each key. A score of hotAt sums 2·tol + 1 exact counts, so
-   * one of them is warm: a vote whose key is not near a warm key cannot
-   * touch a hot score, and costs no neighbour lookups. Few keys are warm on
-   * audio that does not match, so this table stays small and in cache.
-   */
-  private readonly nearWarm = new VoteTable(1 << 12);
-  /** FIFO of votes (key, audio time) for the sliding window. */
+  /** FIFO of vote keys for the sliding window; grows up to `capacity`, then the oldest vote makes room. */
   private keys: Float64Array;
-  private stamps: Float64Array;
+  private readonly capacity: number;
   private head = 0;
   private size = 0;
+  /**
+   * The FIFO's audio times, run-length: votes come in batches that share
+   * one time, so a ring of (time, votes) per batch replaces a time per vote.
+   */
+  private runStamps = new Float64Array(256);
+  private runVotes = new Int32Array(256);
+  private runHead = 0;
+  private runCount = 0;
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
   private scratchScores = new Int32Array(1024);
@@ -82,8 +91,8 @@ export class OffsetVoter {
     this.hotAt = Math.max(2, untracked + 1);
     this.warmAt = Math.ceil(this.hotAt / (2 * cfg.offsetTolerance + 1));
     this.around = new Int32Array(4 * cfg.offsetTolerance + 1);
-    this.keys = new Float64Array(capacity);
-    this.stamps = new Float64Array(capacity);
+    this.capacity = capacity;
+    this.keys = new Float64Array(Math.min(capacity, 1 << 14));
   }
 
   /** Adds the votes of one landmark batch; `rows` are the catalog entries of its hashes. */
@@ -152,15 +161,18 @@ export class OffsetVoter {
   }
 
   private add(key: number, stamp: number): void {
-    if (this.size === this.keys.length) this.evictOldest();
+    if (this.size === this.capacity) this.evictOldest();
+    else if (this.size === this.keys.length) this.growFifo();
     const slot = (this.head + this.size) % this.keys.length;
     this.keys[slot] = key;
-    this.stamps[slot] = stamp;
     this.size++;
+    this.stampVote(stamp);
     const tol = this.cfg.offsetTolerance;
-    const c = this.exact.add(key, 1);
+    const exact = this.exact;
+    const c = exact.addVotes(key, 1);
+    // A key that just turned warm is near itself.
     if (c === this.warmAt) this.markNearWarm(key, 1);
-    if (this.nearWarm.count(key) === 0) return;
+    else if (exact.lastNear === 0) return;
     // The scores of key − tol … key + tol went up by one: the hot ones are
     // counted on, the others are summed from the exact counts around the key.
     const around = this.around;
@@ -171,7 +183,7 @@ export class OffsetVoter {
         continue;
       }
       if (!read) {
-        for (let d = -2 * tol; d <= 2 * tol; d++) around[d + 2 * tol] = d === 0 ? c : this.exact.count(key + d);
+        for (let d = -2 * tol; d <= 2 * tol; d++) around[d + 2 * tol] = d === 0 ? c : exact.votes(key + d);
         read = true;
       }
       let sum = 0;
@@ -184,34 +196,80 @@ export class OffsetVoter {
     const key = this.keys[this.head];
     this.head = (this.head + 1) % this.keys.length;
     this.size--;
+    if (--this.runVotes[this.runHead] === 0) {
+      this.runHead = (this.runHead + 1) % this.runStamps.length;
+      this.runCount--;
+    }
     const tol = this.cfg.offsetTolerance;
+    // The near count is read before the key can stop being warm: it is the one the scores were kept by.
+    const c = this.exact.addVotes(key, -1);
     // Scores only fall here: a key that was not hot stays so, and a hot one
     // leaves when it drops below the threshold.
-    if (this.nearWarm.count(key) > 0) {
+    if (this.exact.lastNear > 0) {
       for (let j = key - tol; j <= key + tol; j++) {
         const s = this.hot.count(j);
         if (s > 0) this.hot.add(j, s - 1 < this.hotAt ? -s : -1);
       }
     }
-    if (this.exact.add(key, -1) === this.warmAt - 1) this.markNearWarm(key, -1);
+    if (c === this.warmAt - 1) this.markNearWarm(key, -1);
   }
 
   /** `key` became warm (+1) or stopped being so (−1): counted at every key within twice the tolerance. */
   private markNearWarm(key: number, delta: number): void {
     const tol = this.cfg.offsetTolerance;
-    for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.nearWarm.add(k, delta);
+    for (let k = key - 2 * tol; k <= key + 2 * tol; k++) this.exact.addNear(k, delta);
+  }
+
+  /** Counts the newest vote in the run of its audio time. */
+  private stampVote(stamp: number): void {
+    const n = this.runStamps.length;
+    if (this.runCount > 0) {
+      const last = (this.runHead + this.runCount - 1) % n;
+      if (this.runStamps[last] === stamp) {
+        this.runVotes[last]++;
+        return;
+      }
+    }
+    if (this.runCount === n) this.growRuns();
+    const slot = (this.runHead + this.runCount) % this.runStamps.length;
+    this.runStamps[slot] = stamp;
+    this.runVotes[slot] = 1;
+    this.runCount++;
+  }
+
+  private growFifo(): void {
+    const old = this.keys;
+    const keys = new Float64Array(Math.min(this.capacity, old.length * 2));
+    for (let i = 0; i < this.size; i++) keys[i] = old[(this.head + i) % old.length];
+    this.keys = keys;
+    this.head = 0;
+  }
+
+  private growRuns(): void {
+    const n = this.runStamps.length;
+    const stamps = new Float64Array(n * 2);
+    const votes = new Int32Array(n * 2);
+    for (let i = 0; i < this.runCount; i++) {
+      stamps[i] = this.runStamps[(this.runHead + i) % n];
+      votes[i] = this.runVotes[(this.runHead + i) % n];
+    }
+    this.runStamps = stamps;
+    this.runVotes = votes;
+    this.runHead = 0;
   }
 
   /** Drops votes cast more than `windowS` seconds of audio ago. */
   expire(audioS: number): void {
     const limit = audioS - this.cfg.windowS;
-    while (this.size > 0 && this.stamps[this.head] < limit) this.evictOldest();
+    while (this.runCount > 0 && this.runStamps[this.runHead] < limit) {
+      for (let n = this.runVotes[this.runHead]; n > 0; n--) this.evictOldest();
+    }
   }
 
   /** Between alignments of equal score, the one with more votes exactly on it, then the earlier one. */
   private beats(a: number, b: number): boolean {
-    const ca = this.exact.count(a);
-    const cb = this.exact.count(b);
+    const ca = this.exact.votes(a);
+    const cb = this.exact.votes(b);
     return ca !== cb ? ca > cb : a < b;
   }
 
@@ -272,9 +330,10 @@ export class OffsetVoter {
   reset(): void {
     this.exact.clear();
     this.hot.clear();
-    this.nearWarm.clear();
     this.head = 0;
     this.size = 0;
+    this.runHead = 0;
+    this.runCount = 0;
     this.totalVotes = 0;
   }
 }

@@ -1,6 +1,6 @@
 // A catalog held in memory: the reference the shards are tested against, and
 // the benchmark's index. Edits go to a Map of posting lists; lookups read a
-// packed copy built on the first lookup after an edit, because a Map of
+// packed copy (which replaces the Map) built on the first lookup after an edit, because a Map of
 // arrays costs several cache misses per hash (bucket, key, array, elements)
 // and a live query looks up ~1,600 hashes per second of audio.
 import type { IndexRows } from './matcher.ts';
@@ -20,14 +20,26 @@ interface Packed {
 }
 
 export class MemoryIndex {
-  private readonly table = new Map<number, number[]>();
+  /**
+   * The editable form; dropped once packed, and rebuilt from the packed copy
+   * by the next edit. Held alongside the packed copy, its million small
+   * arrays made every full garbage collection of a process hosting a
+   * catalog mark them all (~100 ms each in the benchmark).
+   */
+  private table: Map<number, number[]> | null = new Map();
   private entries = 0;
   private packed: Packed | null = null;
+  /** Per-lookup scratch (the posting lists found), grown to the largest lookup so far. */
+  private starts = new Uint32Array(256);
+  private ends = new Uint32Array(256);
+  private keys = new Uint32Array(256);
+  private readonly span2 = new Uint32Array(2);
 
   add(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): void {
+    const table = this.editable();
     for (let i = 0; i < hashes.length; i++) {
-      let list = this.table.get(hashes[i]);
-      if (!list) this.table.set(hashes[i], (list = []));
+      let list = table.get(hashes[i]);
+      if (!list) table.set(hashes[i], (list = []));
       list.push(track, times[i]);
     }
     this.entries += hashes.length;
@@ -35,14 +47,30 @@ export class MemoryIndex {
   }
 
   remove(track: number): void {
-    for (const [h, list] of this.table) {
+    const table = this.editable();
+    for (const [h, list] of table) {
       const kept: number[] = [];
       for (let i = 0; i < list.length; i += 2) if (list[i] !== track) kept.push(list[i], list[i + 1]);
       this.entries -= (list.length - kept.length) / 2;
-      if (kept.length) this.table.set(h, kept);
-      else this.table.delete(h);
+      if (kept.length) table.set(h, kept);
+      else table.delete(h);
     }
     this.packed = null;
+  }
+
+  /** The editable form, unpacked again (rows in the same order) if a lookup packed it. */
+  private editable(): Map<number, number[]> {
+    if (this.table) return this.table;
+    const p = this.packed!;
+    const table = new Map<number, number[]>();
+    for (let i = 0; i < p.hashes.length; i++) {
+      const list: number[] = [];
+      for (let r = p.first[i]; r < p.first[i + 1]; r++) list.push(p.rows[2 * r], p.rows[2 * r + 1]);
+      table.set(p.hashes[i], list);
+    }
+    this.table = table;
+    this.packed = null;
+    return table;
   }
 
   get size(): number {
@@ -50,13 +78,14 @@ export class MemoryIndex {
   }
 
   private pack(): Packed {
-    const hashes = Uint32Array.from(this.table.keys()).sort();
+    const table = this.table!;
+    const hashes = Uint32Array.from(table.keys()).sort();
     const first = new Uint32Array(hashes.length + 1);
     const rows = new Int32Array(2 * this.entries);
     let n = 0;
     for (let i = 0; i < hashes.length; i++) {
       first[i] = n;
-      const list = this.table.get(hashes[i])!;
+      const list = table.get(hashes[i])!;
       for (let j = 0; j < list.length; j += 2, n++) {
         rows[2 * n] = list[j];
         rows[2 * n + 1] = list[j + 1];
@@ -73,6 +102,7 @@ export class MemoryIndex {
         direct[h] = first[i];
       }
     }
+    this.table = null;
     return { hashes, first, direct, rows };
   }
 
@@ -103,10 +133,14 @@ export class MemoryIndex {
     const p = (this.packed ??= this.pack());
     // Spans first, then copied into arrays of the exact size. Repeats are
     // skipped (cheaply when the hashes come sorted, as the live matcher sends them).
-    const starts = new Uint32Array(hashes.length);
-    const ends = new Uint32Array(hashes.length);
-    const keys = new Uint32Array(hashes.length);
-    const span = new Uint32Array(2);
+    if (this.starts.length < hashes.length) {
+      const size = Math.max(hashes.length, 2 * this.starts.length);
+      this.starts = new Uint32Array(size);
+      this.ends = new Uint32Array(size);
+      this.keys = new Uint32Array(size);
+    }
+    const { starts, ends, keys } = this;
+    const span = this.span2;
     let seen: Set<number> | null = null;
     let lists = 0;
     let rows = 0;

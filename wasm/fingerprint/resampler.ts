@@ -48,7 +48,7 @@ export class Resampler {
   private readonly halfLen: number;
   /** Taps each side of the centre sample. */
   private readonly taps: number;
-  /** PHASES+1 sparse filters (offset, coefficient) of at most 2·taps+1 taps: filter p is the kernel shifted by p/PHASES. */
+  /** PHASES+1 sparse filters (offset, coefficient) of at most 2·taps+1 taps: filter p is the kernel shifted by p/PHASES (phase 0 only for an integer decimation). */
   private readonly tapIndex: Int32Array;
   private readonly tapValue: Float32Array;
   private readonly tapCount: Int32Array;
@@ -93,11 +93,16 @@ export class Resampler {
     }
     this.taps = Math.ceil(this.halfLen);
     const len = 2 * this.taps + 1;
-    this.tapIndex = new Int32Array((PHASES + 1) * len);
-    this.tapValue = new Float32Array((PHASES + 1) * len);
-    this.tapCount = new Int32Array(PHASES + 1);
+    const m = inputRate / outputRate;
+    this.decimation = Number.isInteger(m) && m > 1 ? m : 0;
+    // An integer decimation only ever uses phase 0: the other 256 filters
+    // (a Bessel function per tap) were most of a live stream's setup.
+    const phases = this.decimation ? 0 : PHASES;
+    this.tapIndex = new Int32Array((phases + 1) * len);
+    this.tapValue = new Float32Array((phases + 1) * len);
+    this.tapCount = new Int32Array(phases + 1);
     const i0b = besselI0(beta);
-    for (let p = 0; p <= PHASES; p++) {
+    for (let p = 0; p <= phases; p++) {
       const frac = p / PHASES;
       let n = 0;
       for (let j = -this.taps; j <= this.taps; j++) {
@@ -115,8 +120,6 @@ export class Resampler {
       }
       this.tapCount[p] = n;
     }
-    const m = inputRate / outputRate;
-    this.decimation = Number.isInteger(m) && m > 1 ? m : 0;
     let centre = 0;
     const dist: number[] = [];
     const value: number[] = [];
