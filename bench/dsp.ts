@@ -179,7 +179,8 @@ let workerdVsNode: { median: number; low: number; high: number; runs: number } |
   if (!args.has('--no-workerd')) {
     // The same analysis inside workerd, alone (bench/support/dsp-worker: the
     // decoded samples uploaded once, then analysed by the same code; CPU of
-    // its workerd process from /proc). Best of three, as in Node.
+    // its workerd process from /proc). Best of six runs, each paired back to
+    // back with one in Node.
     log('workerd, pipeline alone…');
     const clean = pieces.map((p) => load(p.files.clean));
     const runNode = () => {
