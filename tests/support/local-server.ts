@@ -1,11 +1,12 @@
 // Starts the real worker on workerd (`wrangler dev`) as a child process, for
 // end-to-end tests, benchmarks and `npm start`. A real process, so tests can
 // kill it and start it again on the same persisted state.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { processTree } from './process-tree.ts';
 
 export interface LocalServerOptions {
   port?: number;
@@ -60,22 +61,6 @@ export function snapshotWorkerSources(): string {
   if (!existsSync(join(dir, 'web/dist'))) mkdirSync(join(dir, 'web/dist'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
-}
-
-/** `root` and every process under it (Linux `ps`). */
-function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const line of execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
-    const [pid, ppid] = line.trim().split(/\s+/).map(Number);
-    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    out.push(pid);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  walk(root);
-  return out;
 }
 
 export async function freePort(): Promise<number> {
@@ -150,7 +135,7 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
   // bin/wrangler.js runs wrangler in a child of its own and passes SIGTERM on;
   // a SIGKILL would end only the wrapper and leave wrangler and workerd running.
   const killTree = () => {
-    for (const pid of processTree(child.pid!)) {
+    for (const { pid } of processTree(child.pid!)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
