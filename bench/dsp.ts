@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
-import { analyzeSamples } from '../wasm/dsp/offline.ts';
+import { analyzeSamples, type AnalysisDocument } from '../wasm/dsp/offline.ts';
 import { decodeWav, encodeWav } from '../wasm/wav.ts';
 import { preset } from '../wasm/dsp/config.ts';
 import { scoreOnsets, scorePitch, type OnsetScore, type PitchFrame, type PitchScore } from './support/metrics.ts';
@@ -25,6 +25,7 @@ import { startLocalServer, type LocalServer } from '../tests/support/local-serve
 import { harmonicTone } from '../wasm/dsp/dsp.shared-cases.ts';
 import { cpuSeconds, descendants, procAvailable } from './support/proc-cpu.ts';
 import { measureWorkerdDsp } from './support/dsp-workerd.ts';
+import { analysisCounts } from './support/dsp-kernels.ts';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
@@ -159,21 +160,18 @@ const throughput: Throughput[] = [];
 /** Speed inside workerd relative to Node (>1: workerd faster), from runs paired back to back. */
 let workerdVsNode: { median: number; low: number; high: number; runs: number } | null = null;
 {
-  let bestCpu = Infinity;
-  const counts = { frames: 0, onsets: 0, voiced: 0 };
-  for (let rep = 0; rep < 3; rep++) {
+  const clean = pieces.map((p) => load(p.files.clean));
+  let docs: AnalysisDocument[] = [];
+  /** CPU seconds of one analysis of the clean set in this process. */
+  const runNode = () => {
     const c0 = process.cpuUsage();
-    const docs = pieces.map((p) => analyzeSamples(kiss, load(p.files.clean), RATE));
+    docs = clean.map((x) => analyzeSamples(kiss, x, RATE));
     const c = process.cpuUsage(c0);
-    bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
-    if (rep === 0) {
-      for (const d of docs) {
-        counts.frames += d.frames.length;
-        counts.onsets += d.onsets.length;
-        for (const f of d.frames) if (f.f0 !== null) counts.voiced++;
-      }
-    }
-  }
+    return (c.user + c.system) / 1e6;
+  };
+  let bestCpu = Infinity;
+  for (let rep = 0; rep < 3; rep++) bestCpu = Math.min(bestCpu, runNode());
+  const counts = analysisCounts(docs);
   const nodeRow: Throughput = { system: 'roomtone', where: 'Node', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: bestCpu, realtime: audioS / bestCpu };
   throughput.push(nodeRow);
   if (!args.has('--no-workerd')) {
@@ -182,13 +180,6 @@ let workerdVsNode: { median: number; low: number; high: number; runs: number } |
     // its workerd process from /proc). Best of six runs, each paired back to
     // back with one in Node.
     log('workerd, pipeline alone…');
-    const clean = pieces.map((p) => load(p.files.clean));
-    const runNode = () => {
-      const c0 = process.cpuUsage();
-      for (const x of clean) analyzeSamples(kiss, x, RATE);
-      const c = process.cpuUsage(c0);
-      return (c.user + c.system) / 1e6;
-    };
     const run = await measureWorkerdDsp(clean, RATE, 6, runNode);
     if (run) {
       const w = run.counts;

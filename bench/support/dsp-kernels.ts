@@ -8,6 +8,7 @@ import { RealFFT } from '../../wasm/fft.ts';
 import { SharedSpectrum } from '../../wasm/dsp/spectrum.ts';
 import { Decimator } from '../../wasm/dsp/decimator.ts';
 import { AnalysisPipeline } from '../../wasm/dsp/pipeline.ts';
+import type { AnalysisDocument } from '../../wasm/dsp/offline.ts';
 
 export const KERNELS = ['fft2048', 'fft1024', 'spectrum', 'decimator', 'pipeline', 'f32loop'] as const;
 export type KernelName = (typeof KERNELS)[number];
@@ -66,4 +67,15 @@ export function runKernel(kiss: KissFFT, name: KernelName, hops: number): number
     }
   }
   return check;
+}
+
+/** What Node and workerd must agree on after analysing the same files: frames, onsets and voiced frames. */
+export function analysisCounts(docs: AnalysisDocument[]): { frames: number; onsets: number; voiced: number } {
+  const counts = { frames: 0, onsets: 0, voiced: 0 };
+  for (const d of docs) {
+    counts.frames += d.frames.length;
+    counts.onsets += d.onsets.length;
+    for (const f of d.frames) if (f.f0 !== null) counts.voiced++;
+  }
+  return counts;
 }

@@ -1,7 +1,7 @@
 // See wrangler.toml: the DSP pipeline alone inside workerd, for bench/dsp.ts.
 import { loadKissFFT } from '../../../wasm/kissfft-workerd.ts';
 import { analyzeSamples } from '../../../wasm/dsp/offline.ts';
-import { KERNELS, runKernel, type KernelName } from '../dsp-kernels.ts';
+import { analysisCounts, KERNELS, runKernel, type KernelName } from '../dsp-kernels.ts';
 
 /** The decoded files, kept in the isolate between requests (one local isolate serves them all). */
 const files: Array<{ samples: Float32Array; rate: number }> = [];
@@ -20,16 +20,8 @@ export default {
       // Exactly what the Node row runs: analyzeSamples() on every file. Only
       // counts go back, so the response costs nothing next to the analysis.
       const kiss = await loadKissFFT();
-      let frames = 0;
-      let onsets = 0;
-      let voiced = 0;
-      for (const f of files) {
-        const doc = analyzeSamples(kiss, f.samples, f.rate);
-        frames += doc.frames.length;
-        onsets += doc.onsets.length;
-        for (const fr of doc.frames) if (fr.f0 !== null) voiced++;
-      }
-      return Response.json({ files: files.length, frames, onsets, voiced });
+      const docs = files.map((f) => analyzeSamples(kiss, f.samples, f.rate));
+      return Response.json({ files: files.length, ...analysisCounts(docs) });
     }
     if (url.pathname === '/kernel' && req.method === 'POST') {
       // One piece of the pipeline alone (see dsp-kernels.ts), for comparing the runtimes.
