@@ -137,6 +137,22 @@ export class AlignTable {
     }
   }
 
+  /** Slots, for a scan with `votesAt` and `keyAt`. */
+  get capacity(): number {
+    return this.mask + 1;
+  }
+
+  /** The votes in a slot, 0 when the slot is empty. */
+  votesAt(slot: number): number {
+    const p = slot * STRIDE;
+    return this.slots[p + 1] === 0 ? 0 : this.slots[p + 2];
+  }
+
+  keyAt(slot: number): number {
+    const p = slot * STRIDE;
+    return (this.slots[p + 1] - 1) * TWO_32 + (this.slots[p] >>> 0);
+  }
+
   clear(): void {
     this.slots.fill(0);
     this.size = 0;

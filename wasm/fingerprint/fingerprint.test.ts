@@ -9,7 +9,6 @@ import { decodeWav, encodeWav } from '../wav.ts';
 import { FINGERPRINT_PRESETS, fingerprintSignal, LiveMatcher, MemoryIndex, type LiveMatch, OffsetVoter, MATCH_PRESETS, packHash, PeakPicker, Resampler, unpackHash, validateConfig } from './index.ts';
 import { addNoise, changeSpeed, gain, noise, rms, rng, synthMusic, telephone } from './test-signals.ts';
 import { AlignTable } from './align-table.ts';
-import { VoteTable } from './vote-table.ts';
 import { buildCatalog, excerpt, RATE, streamQuery, type Catalog } from './fingerprint.shared-cases.ts';
 
 let kiss: KissFFT;
@@ -395,9 +394,9 @@ describe('AlignTable', () => {
   });
 });
 
-describe('VoteTable', () => {
-  it('agrees with a Map through random additions, removals and growth', () => {
-    const t = new VoteTable(16);
+describe('AlignTable as a plain count table (the hot scores)', () => {
+  it('agrees with a Map through random additions, removals and growth, and a scan by slot finds every key with its count', () => {
+    const t = new AlignTable(16);
     const ref = new Map<number, number>();
     const rand = rng(42);
     for (let step = 0; step < 50_000; step++) {
@@ -405,15 +404,18 @@ describe('VoteTable', () => {
       const key = 2 ** 40 + Math.floor(rand() * 3000) * 7919;
       const cur = ref.get(key) ?? 0;
       const delta = cur === 0 || rand() < 0.55 ? 1 : -1;
-      const got = t.add(key, delta);
+      const got = t.addVotes(key, delta);
       if (cur + delta <= 0) ref.delete(key);
       else ref.set(key, cur + delta);
       expect(got).toBe(Math.max(0, cur + delta));
     }
     expect(t.size).toBe(ref.size);
-    for (const [key, count] of ref) expect(t.count(key)).toBe(count);
-    expect(t.count(12345)).toBe(0);
-    expect(t.add(12345, -1)).toBe(0);
+    for (const [key, count] of ref) expect(t.votes(key)).toBe(count);
+    const scanned = new Map<number, number>();
+    for (let slot = 0; slot < t.capacity; slot++) if (t.votesAt(slot) > 0) scanned.set(t.keyAt(slot), t.votesAt(slot));
+    expect(scanned).toEqual(ref);
+    expect(t.votes(12345)).toBe(0);
+    expect(t.addVotes(12345, -1)).toBe(0);
     expect(t.size).toBe(ref.size);
   });
 });

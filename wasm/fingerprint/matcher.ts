@@ -6,7 +6,6 @@
 import type { MatchConfig } from './config.ts';
 import type { LandmarkBatch } from './stream.ts';
 import { AlignTable } from './align-table.ts';
-import { VoteTable } from './vote-table.ts';
 
 /** Catalog rows for a set of hashes: parallel arrays, any order. */
 export interface IndexRows {
@@ -40,6 +39,12 @@ function voteKey(track: number, speed: number, offset: number): number {
   return (track * SPEED_SLOTS + speed) * OFFSET_SPAN + (offset + OFFSET_BIAS);
 }
 
+/** The `count` entries of a ring starting at `head`, copied in order to the start of `into` (a larger ring). */
+function unwrapRing<T extends Float64Array | Int32Array>(ring: T, head: number, count: number, into: T): T {
+  for (let i = 0; i < count; i++) into[i] = ring[(head + i) % ring.length];
+  return into;
+}
+
 export class OffsetVoter {
   readonly cfg: MatchConfig;
   /**
@@ -57,9 +62,10 @@ export class OffsetVoter {
    * Scores (votes within the offset tolerance) of the keys scoring `hotAt`
    * or more: the only ones a decision can depend on. A winner needs
    * minVotes, and anything below minVotes / minRatio can neither beat it
-   * nor block it, so the long tail of chance votes is never scored.
+   * nor block it, so the long tail of chance votes is never scored. The
+   * same table, its `votes` holding the score and `near` unused.
    */
-  private readonly hot = new VoteTable(1 << 10);
+  private readonly hot = new AlignTable(1 << 10);
   /** FIFO of vote keys for the sliding window; grows up to `capacity`, then the oldest vote makes room. */
   private keys: Float64Array;
   private readonly capacity: number;
@@ -178,8 +184,8 @@ export class OffsetVoter {
     const around = this.around;
     let read = false;
     for (let j = key - tol; j <= key + tol; j++) {
-      if (this.hot.count(j) > 0) {
-        this.hot.add(j, 1);
+      if (this.hot.votes(j) > 0) {
+        this.hot.addVotes(j, 1);
         continue;
       }
       if (!read) {
@@ -188,7 +194,7 @@ export class OffsetVoter {
       }
       let sum = 0;
       for (let d = j - key - tol; d <= j - key + tol; d++) sum += around[d + 2 * tol];
-      if (sum >= this.hotAt) this.hot.add(j, sum);
+      if (sum >= this.hotAt) this.hot.addVotes(j, sum);
     }
   }
 
@@ -207,8 +213,8 @@ export class OffsetVoter {
     // leaves when it drops below the threshold.
     if (this.exact.lastNear > 0) {
       for (let j = key - tol; j <= key + tol; j++) {
-        const s = this.hot.count(j);
-        if (s > 0) this.hot.add(j, s - 1 < this.hotAt ? -s : -1);
+        const s = this.hot.votes(j);
+        if (s > 0) this.hot.addVotes(j, s - 1 < this.hotAt ? -s : -1);
       }
     }
     if (c === this.warmAt - 1) this.markNearWarm(key, -1);
@@ -238,23 +244,14 @@ export class OffsetVoter {
   }
 
   private growFifo(): void {
-    const old = this.keys;
-    const keys = new Float64Array(Math.min(this.capacity, old.length * 2));
-    for (let i = 0; i < this.size; i++) keys[i] = old[(this.head + i) % old.length];
-    this.keys = keys;
+    this.keys = unwrapRing(this.keys, this.head, this.size, new Float64Array(Math.min(this.capacity, this.keys.length * 2)));
     this.head = 0;
   }
 
   private growRuns(): void {
-    const n = this.runStamps.length;
-    const stamps = new Float64Array(n * 2);
-    const votes = new Int32Array(n * 2);
-    for (let i = 0; i < this.runCount; i++) {
-      stamps[i] = this.runStamps[(this.runHead + i) % n];
-      votes[i] = this.runVotes[(this.runHead + i) % n];
-    }
-    this.runStamps = stamps;
-    this.runVotes = votes;
+    const n = this.runStamps.length * 2;
+    this.runStamps = unwrapRing(this.runStamps, this.runHead, this.runCount, new Float64Array(n));
+    this.runVotes = unwrapRing(this.runVotes, this.runHead, this.runCount, new Int32Array(n));
     this.runHead = 0;
   }
 
@@ -287,7 +284,7 @@ export class OffsetVoter {
     let i = 0;
     let best = -1;
     for (let slot = 0; slot < hot.capacity; slot++) {
-      const score = hot.countAt(slot);
+      const score = hot.votesAt(slot);
       if (score === 0) continue;
       const key = hot.keyAt(slot);
       keys[i] = key;
