@@ -73,6 +73,35 @@ describe('Resampler', () => {
     for (let i = 0; i < n; i++) expect(pieces[i]).toBeCloseTo(whole[i], 6);
   });
 
+  it('decimates by a whole factor as a plain FIR filter: the unrolled short kernel (22.05 → 11.025 kHz) and the looped long one (44.1 → 11.025 kHz)', () => {
+    const band = { passHz: 4200, stopHz: 7025 };
+    for (const rate of [22050, 44100]) {
+      const m = rate / 11025;
+      // The kernel, read back through the resampler itself: an impulse at each of the m input phases.
+      const taps: Array<[number, number]> = [];
+      for (let p = 0; p < m; p++) {
+        const impulse = new Float32Array(4096);
+        impulse[2048 + p] = 1;
+        const h = Resampler.convert(impulse, rate, 11025, { band });
+        for (let n = 0; n < h.length; n++) if (h[n] !== 0) taps.push([2048 + p - n * m, h[n]]);
+      }
+      expect(taps.length).toBeGreaterThan(5);
+      // The designed kernel: symmetric (a linear-phase low-pass) with unit gain at DC.
+      const byDist = new Map(taps);
+      for (const [d, v] of taps) expect(byDist.get(-d)).toBe(v);
+      expect(taps.reduce((sum, [, v]) => sum + v, 0)).toBeCloseTo(1, 2);
+      const x = synthMusic(4, 1, rate, 1);
+      const y = Resampler.convert(x, rate, 11025, { band });
+      let err = 0;
+      for (let n = 100; n < y.length - 100; n++) {
+        let want = 0;
+        for (const [d, v] of taps) want += v * x[n * m + d];
+        err = Math.max(err, Math.abs(y[n] - want));
+      }
+      expect(err).toBeLessThan(1e-6);
+    }
+  });
+
   it('refuses rates that are not positive and finite', () => {
     expect(() => new Resampler(0, 11025)).toThrow(RangeError);
     expect(() => new Resampler(44100, Number.NaN)).toThrow(RangeError);

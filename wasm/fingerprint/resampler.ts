@@ -181,13 +181,39 @@ export class Resampler {
       const centre = this.centreTap;
       let k0 = this.produced * m;
       let produced = this.produced;
-      while (k0 + taps <= lastIn) {
-        const c = k0 - base;
-        let acc = centre * buf[c];
-        for (let j = 0; j < sides; j++) acc += value[j] * (buf[c - dist[j]] + buf[c + dist[j]]);
-        output[n++] = acc;
-        produced++;
-        k0 += m;
+      if (sides <= 8) {
+        // Up to eight coefficients in locals, the loop over them unrolled:
+        // reloading each tap's distance and value per output cost twice the
+        // arithmetic. Missing taps weigh 0 and add +0, so the sums are the
+        // generic loop's, term by term.
+        const d0 = dist[0] ?? 0, d1 = dist[1] ?? 0, d2 = dist[2] ?? 0, d3 = dist[3] ?? 0;
+        const d4 = dist[4] ?? 0, d5 = dist[5] ?? 0, d6 = dist[6] ?? 0, d7 = dist[7] ?? 0;
+        const v0 = value[0] ?? 0, v1 = value[1] ?? 0, v2 = value[2] ?? 0, v3 = value[3] ?? 0;
+        const v4 = value[4] ?? 0, v5 = value[5] ?? 0, v6 = value[6] ?? 0, v7 = value[7] ?? 0;
+        while (k0 + taps <= lastIn) {
+          const c = k0 - base;
+          let acc = centre * buf[c];
+          acc += v0 * (buf[c - d0] + buf[c + d0]);
+          acc += v1 * (buf[c - d1] + buf[c + d1]);
+          acc += v2 * (buf[c - d2] + buf[c + d2]);
+          acc += v3 * (buf[c - d3] + buf[c + d3]);
+          acc += v4 * (buf[c - d4] + buf[c + d4]);
+          acc += v5 * (buf[c - d5] + buf[c + d5]);
+          acc += v6 * (buf[c - d6] + buf[c + d6]);
+          acc += v7 * (buf[c - d7] + buf[c + d7]);
+          output[n++] = acc;
+          produced++;
+          k0 += m;
+        }
+      } else {
+        while (k0 + taps <= lastIn) {
+          const c = k0 - base;
+          let acc = centre * buf[c];
+          for (let j = 0; j < sides; j++) acc += value[j] * (buf[c - dist[j]] + buf[c + dist[j]]);
+          output[n++] = acc;
+          produced++;
+          k0 += m;
+        }
       }
       this.produced = produced;
     } else {
