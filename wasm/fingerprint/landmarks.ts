@@ -104,61 +104,82 @@ export class PeakPicker {
     if (hop.length !== cfg.hop) throw new RangeError(`expected ${cfg.hop} samples, got ${hop.length}`);
     this.count = 0;
     const n = cfg.frameSize;
+    const h = cfg.hop;
     const frame = this.samples;
-    frame.copyWithin(0, cfg.hop);
-    frame.set(hop, n - cfg.hop);
     const input = this.fft.input;
     const w = this.window;
-    for (let i = 0; i < n; i++) input[i] = frame[i] * w[i];
+    // Slide and window in one pass (a copyWithin, a set and a multiply loop were three).
+    for (let i = 0; i < n - h; i++) {
+      const x = frame[i + h];
+      frame[i] = x;
+      input[i] = x * w[i];
+    }
+    for (let i = 0, j = n - h; i < h; i++, j++) {
+      const x = hop[i];
+      frame[j] = x;
+      input[j] = x * w[j];
+    }
     const spec = this.fft.forward();
 
     const width = this.width;
     const slot = (this.frames % this.depth) * width;
     const log = this.logRing;
-    const lo = this.lo;
     const prefix = this.prefix;
     prefix[0] = 0;
-    for (let k = 0; k < width; k++) {
-      const re = spec[2 * (lo + k)];
-      const im = spec[2 * (lo + k) + 1];
+    for (let k = 0, q = 2 * this.lo; k < width; k++, q += 2) {
+      const re = spec[q];
+      const im = spec[q + 1];
       const v = DB_PER_NEPER * Math.log(re * re + im * im + 1e-12);
       log[slot + k] = v;
       prefix[k + 1] = prefix[k] + v;
     }
     // Envelope: a box mean of the log spectrum; height above it is scale-free.
+    // The box is cut short at the band's edges and full (2e + 1 bins) between them.
     const e = cfg.envelopeBins;
     const prom = this.promRing;
-    for (let k = 0; k < width; k++) {
+    const full = Math.min(e, width);
+    const inner = Math.max(full, width - e - 1);
+    for (let k = 0; k < full; k++) {
+      const b = k + e + 1 > width ? width : k + e + 1;
+      prom[slot + k] = log[slot + k] - prefix[b] / b;
+    }
+    for (let k = full; k < inner; k++) prom[slot + k] = log[slot + k] - (prefix[k + e + 1] - prefix[k - e]) / (2 * e + 1);
+    for (let k = inner; k < width; k++) {
       const a = k - e < 0 ? 0 : k - e;
       const b = k + e + 1 > width ? width : k + e + 1;
       prom[slot + k] = log[slot + k] - (prefix[b] - prefix[a]) / (b - a);
     }
-    // Running max over ±peakBins (van Herk / Gil-Werman: three comparisons per bin),
-    // blocks of `size` bins tracked by a counter: a modulo per bin cost as much as the rest.
+    // Running max over ±peakBins (van Herk / Gil-Werman): within blocks of
+    // `size` bins, a prefix max and a suffix max; any window of `size` bins
+    // spans at most two blocks.
     const size = 2 * cfg.peakBins + 1;
     const fwd = this.fwd;
     const bwd = this.bwd;
-    let m = 0;
-    for (let k = 0, r = 0; k < width; k++) {
-      const v = log[slot + k];
-      if (r === 0 || v > m) m = v;
-      fwd[k] = m;
-      if (++r === size) r = 0;
-    }
-    for (let k = width - 1, r = (width - 1) % size; k >= 0; k--) {
-      const v = log[slot + k];
-      if (k === width - 1 || r === size - 1 || v > m) m = v;
-      bwd[k] = m;
-      if (r-- === 0) r = size - 1;
+    for (let s = 0; s < width; s += size) {
+      const end = s + size < width ? s + size : width;
+      let m = log[slot + s];
+      fwd[s] = m;
+      for (let k = s + 1; k < end; k++) {
+        const v = log[slot + k];
+        if (v > m) m = v;
+        fwd[k] = m;
+      }
+      m = log[slot + end - 1];
+      bwd[end - 1] = m;
+      for (let k = end - 2; k >= s; k--) {
+        const v = log[slot + k];
+        if (v > m) m = v;
+        bwd[k] = m;
+      }
     }
     const fmax = this.fmaxRing;
     const pb = cfg.peakBins;
+    // [a, b] spans at most two blocks: the suffix max of a's block and the prefix max of b's.
+    // Near the band edges the window is cut short and this over-reaches into the next
+    // block, which only makes edge peaks harder to accept.
     for (let k = 0; k < width; k++) {
       const a = k - pb < 0 ? 0 : k - pb;
       const b = k + pb >= width ? width - 1 : k + pb;
-      // [a, b] spans at most two blocks: the suffix max of a's block and the prefix max of b's.
-      // Near the band edges the window is cut short and this over-reaches into the next
-      // block, which only makes edge peaks harder to accept.
       const m1 = bwd[a];
       const m2 = fwd[b];
       fmax[slot + k] = m1 > m2 ? m1 : m2;
@@ -255,6 +276,8 @@ export class PeakPairer {
   private readonly anchorBin: Int32Array;
   private readonly anchorLeft: Int32Array;
   private readonly mapped: Int32Array;
+  /** Ring slots of the anchors that can still pair with the current frame. */
+  private readonly live: Int32Array;
   private anchorHead = 0;
   private anchorCount = 0;
 
@@ -269,6 +292,7 @@ export class PeakPairer {
     this.anchorBin = new Int32Array(anchors);
     this.anchorLeft = new Int32Array(anchors);
     this.mapped = new Int32Array(cfg.maxPeaksPerFrame);
+    this.live = new Int32Array(anchors);
     const maxOut = cfg.maxPeaksPerFrame * anchors;
     this.hashes = new Uint32Array(maxOut);
     this.times = new Int32Array(maxOut);
@@ -300,17 +324,25 @@ export class PeakPairer {
       this.anchorHead = (this.anchorHead + 1) % cap;
       this.anchorCount--;
     }
+    // Most anchors in the zone have spent their fan-out within a few frames:
+    // the ones that can still pair are listed once (in age order, as the
+    // peaks meet them), not skipped again for every peak.
+    const live = this.live;
+    let nl = 0;
+    if (nc > 0) {
+      for (let a = 0, s = this.anchorHead; a < this.anchorCount; a++, s = s + 1 === cap ? 0 : s + 1) {
+        if (this.anchorLeft[s] > 0 && c - this.anchorFrame[s] >= 1) live[nl++] = s;
+      }
+    }
     for (let i = 0; i < nc; i++) {
       const bin = this.mapped[i];
-      for (let a = 0; a < this.anchorCount; a++) {
-        const s = (this.anchorHead + a) % cap;
+      for (let j = 0; j < nl; j++) {
+        const s = live[j];
         if (this.anchorLeft[s] === 0) continue;
-        const dt = c - this.anchorFrame[s];
-        if (dt < 1) continue;
         const df = bin - this.anchorBin[s];
         if (df > cfg.maxDf || df < -cfg.maxDf) continue;
         this.anchorLeft[s]--;
-        this.hashes[this.count] = packHash(this.anchorBin[s], df, dt);
+        this.hashes[this.count] = packHash(this.anchorBin[s], df, c - this.anchorFrame[s]);
         this.times[this.count] = this.anchorFrame[s];
         this.count++;
       }
