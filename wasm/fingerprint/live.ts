@@ -8,7 +8,7 @@ import { OffsetVoter, type Candidate, type IndexRows } from './matcher.ts';
 import { StreamFingerprinter, type LandmarkBatch } from './stream.ts';
 
 const DECIDE_EVERY_S = 0.1;
-const EMPTY_ROWS: IndexRows = { hashes: [], tracks: [], times: [] };
+const EMPTY_ROWS: IndexRows = { hashes: new Uint32Array(0), tracks: new Int32Array(0), times: new Int32Array(0) };
 
 /** The landmarks of one DECIDE_EVERY_S step of a push, copied out of the fingerprinter's reused batch. */
 interface Step extends LandmarkBatch {

@@ -39,10 +39,21 @@ function voteKey(track: number, speed: number, offset: number): number {
   return (track * SPEED_SLOTS + speed) * OFFSET_SPAN + (offset + OFFSET_BIAS);
 }
 
+/** i mod n for 0 <= i < 2n: ring arithmetic without a division per vote. */
+function wrap(i: number, n: number): number {
+  return i >= n ? i - n : i;
+}
+
 /** The `count` entries of a ring starting at `head`, copied in order to the start of `into` (a larger ring). */
 function unwrapRing<T extends Float64Array | Int32Array>(ring: T, head: number, count: number, into: T): T {
   for (let i = 0; i < count; i++) into[i] = ring[(head + i) % ring.length];
   return into;
+}
+
+function growKeys(keys: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(2 * keys.length);
+  grown.set(keys.subarray(0, n));
+  return grown;
 }
 
 export class OffsetVoter {
@@ -56,8 +67,11 @@ export class OffsetVoter {
    * costs no neighbour lookups. Both counts share a slot, so that test costs
    * no second probe.
    */
-  // Grows with the stream: 20,000–80,000 keys in a 12 s window of five hypotheses on audio that never matches, a few thousand once a stream is decided.
-  private readonly exact = new AlignTable(1 << 15);
+  // 20,000–80,000 keys in a 12 s window of five hypotheses on audio that never
+  // matches, a few thousand once a stream is decided. Sized for 64k keys from
+  // the start (2 MB): growing there from a small table rehashed ~100k entries
+  // in a stream's first ten seconds, 5% of its CPU.
+  private readonly exact = new AlignTable(1 << 17);
   /**
    * Scores (votes within the offset tolerance) of the keys scoring `hotAt`
    * or more: the only ones a decision can depend on. A winner needs
@@ -81,6 +95,10 @@ export class OffsetVoter {
   private runCount = 0;
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
+  /** The vote keys of the batch being cast. */
+  private batchKeys = new Float64Array(1024);
+  /** Sink for AlignTable.touch. */
+  private touched = 0;
   private scratchScores = new Int32Array(1024);
   /** Where each hash's rows start in the current lookup; reused across lookups. */
   private readonly runs = new Map<number, number>();
@@ -98,7 +116,8 @@ export class OffsetVoter {
     this.warmAt = Math.ceil(this.hotAt / (2 * cfg.offsetTolerance + 1));
     this.around = new Int32Array(4 * cfg.offsetTolerance + 1);
     this.capacity = capacity;
-    this.keys = new Float64Array(Math.min(capacity, 1 << 14));
+    // Room for the first ~14 s of votes on audio that never matches, so a short stream never copies the FIFO.
+    this.keys = new Float64Array(Math.min(capacity, 1 << 16));
   }
 
   /** Adds the votes of one landmark batch; `rows` are the catalog entries of its hashes. */
@@ -129,7 +148,7 @@ export class OffsetVoter {
     this.expire(audioS);
     if (batch.count === 0 || rows.hashes.length === 0) return 0;
     if (!runs) return this.voteUngrouped(batch, rows, audioS);
-    let added = 0;
+    let n = 0;
     for (let i = 0; i < batch.count; i++) {
       const h = batch.hashes[i];
       const start = runs.get(h);
@@ -137,12 +156,19 @@ export class OffsetVoter {
       const qt = batch.times[i];
       const sp = batch.speeds[i];
       for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) {
-        this.add(voteKey(rows.tracks[r], sp, rows.times[r] - qt), audioS);
-        added++;
+        if (n === this.batchKeys.length) this.batchKeys = growKeys(this.batchKeys, n);
+        this.batchKeys[n++] = voteKey(rows.tracks[r], sp, rows.times[r] - qt);
       }
     }
-    this.totalVotes += added;
-    return added;
+    return this.addAll(this.batchKeys, n, audioS);
+  }
+
+  /** Casts `n` votes, in order; their table slots are touched first (see AlignTable.touch). */
+  private addAll(keys: Float64Array, n: number, audioS: number): number {
+    this.touched ^= this.exact.touch(keys, n);
+    for (let i = 0; i < n; i++) this.add(keys[i], audioS);
+    this.totalVotes += n;
+    return n;
   }
 
   /** The same votes when an index returns a hash's rows scattered. */
@@ -153,23 +179,22 @@ export class OffsetVoter {
       if (!list) byHash.set(rows.hashes[r], (list = []));
       list.push(r);
     }
-    let added = 0;
+    let n = 0;
     for (let i = 0; i < batch.count; i++) {
       const list = byHash.get(batch.hashes[i]);
       if (!list) continue;
       for (const r of list) {
-        this.add(voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]), audioS);
-        added++;
+        if (n === this.batchKeys.length) this.batchKeys = growKeys(this.batchKeys, n);
+        this.batchKeys[n++] = voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]);
       }
     }
-    this.totalVotes += added;
-    return added;
+    return this.addAll(this.batchKeys, n, audioS);
   }
 
   private add(key: number, stamp: number): void {
     if (this.size === this.capacity) this.evictOldest();
     else if (this.size === this.keys.length) this.growFifo();
-    const slot = (this.head + this.size) % this.keys.length;
+    const slot = wrap(this.head + this.size, this.keys.length);
     this.keys[slot] = key;
     this.size++;
     this.stampVote(stamp);
@@ -200,10 +225,10 @@ export class OffsetVoter {
 
   private evictOldest(): void {
     const key = this.keys[this.head];
-    this.head = (this.head + 1) % this.keys.length;
+    this.head = wrap(this.head + 1, this.keys.length);
     this.size--;
     if (--this.runVotes[this.runHead] === 0) {
-      this.runHead = (this.runHead + 1) % this.runStamps.length;
+      this.runHead = wrap(this.runHead + 1, this.runStamps.length);
       this.runCount--;
     }
     const tol = this.cfg.offsetTolerance;
@@ -230,14 +255,14 @@ export class OffsetVoter {
   private stampVote(stamp: number): void {
     const n = this.runStamps.length;
     if (this.runCount > 0) {
-      const last = (this.runHead + this.runCount - 1) % n;
+      const last = wrap(this.runHead + this.runCount - 1, n);
       if (this.runStamps[last] === stamp) {
         this.runVotes[last]++;
         return;
       }
     }
     if (this.runCount === n) this.growRuns();
-    const slot = (this.runHead + this.runCount) % this.runStamps.length;
+    const slot = wrap(this.runHead + this.runCount, this.runStamps.length);
     this.runStamps[slot] = stamp;
     this.runVotes[slot] = 1;
     this.runCount++;
