@@ -20,6 +20,8 @@ export class AlignTable {
   size = 0;
   /** The near-warm count of the key of the last `addVotes`. */
   lastNear = 0;
+  /** Counts the edits: equal before and after, the table is unchanged. */
+  edits = 0;
 
   constructor(capacity = 1 << 14) {
     const cap = 1 << Math.ceil(Math.log2(Math.max(16, capacity)));
@@ -92,6 +94,7 @@ export class AlignTable {
   }
 
   private addAt(key: number, delta: number, field: number): number {
+    this.edits++;
     if (delta > 0 && (this.size + 1) * 2 > this.mask + 1) this.grow();
     const lo = key | 0;
     const hi1 = ((key / TWO_32) | 0) + 1;
@@ -173,6 +176,7 @@ export class AlignTable {
   }
 
   clear(): void {
+    this.edits++;
     this.slots.fill(0);
     this.size = 0;
   }

@@ -394,6 +394,21 @@ describe('OffsetVoter decisions', () => {
         const wantShort = referenceLeader(current.slice(-100), cfg);
         if (wantShort === null) expect(short.leader()).toBeNull();
         else expect(short.leader()).toMatchObject(wantShort);
+        // A lone chance vote far from every alignment changes no hot score: the leader
+        // found before it (kept, not searched again) must still be the right one.
+        if (step % 3 === 0) {
+          const far = { track: 9, speed: 0, offset: 10_000 + 50 * step, at: audioS };
+          const lone = { count: 1, hashes: Uint32Array.of(1), times: Int32Array.of(0), speeds: Uint8Array.of(0) };
+          v.vote(lone, { hashes: [1], tracks: [far.track], times: [far.offset] }, audioS);
+          short.vote(lone, { hashes: [1], tracks: [far.track], times: [far.offset] }, audioS);
+          live.push(far);
+          const now = live.filter((x) => x.at >= audioS - cfg.windowS);
+          for (const [voter, votes] of [[v, now], [short, now.slice(-100)]] as const) {
+            const after = referenceLeader([...votes], cfg);
+            if (after === null) expect(voter.leader()).toBeNull();
+            else expect(voter.leader()).toMatchObject(after);
+          }
+        }
       }
     }
   });

@@ -99,6 +99,9 @@ export class OffsetVoter {
   private batchKeys = new Float64Array(1024);
   /** Sink for AlignTable.touch. */
   private touched = 0;
+  /** The last leader, and the hot table's edit count when it was found. */
+  private leaderCache: Candidate | null = null;
+  private leaderEdits = -1;
   private scratchScores = new Int32Array(1024);
   /** Where each hash's rows start in the current lookup; reused across lookups. */
   private readonly runs = new Map<number, number>();
@@ -295,8 +298,22 @@ export class OffsetVoter {
     return ca !== cb ? ca > cb : a < b;
   }
 
-  /** The leading candidate, or null when no alignment has reached the hot threshold. */
+  /**
+   * The leading candidate, or null when no alignment has reached the hot
+   * threshold. It depends on the hot scores alone (and on the exact counts
+   * of hot keys, which change only with their scores), so it is computed
+   * again only after the hot table changed: on audio that matches nothing,
+   * most steps leave it as it was.
+   */
   leader(): Candidate | null {
+    if (this.leaderEdits !== this.hot.edits) {
+      this.leaderCache = this.findLeader();
+      this.leaderEdits = this.hot.edits;
+    }
+    return this.leaderCache;
+  }
+
+  private findLeader(): Candidate | null {
     const n = this.hot.size;
     if (n === 0) return null;
     if (this.scratchKeys.length < n) {
