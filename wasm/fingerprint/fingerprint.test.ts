@@ -311,6 +311,33 @@ describe('OffsetVoter', () => {
     v.expire(7);
     expect(v.leader()).toBeNull();
   });
+
+  it('casts every vote of a batch larger than its key buffer, grouped or scattered rows alike', () => {
+    // 3,000 votes in one batch: one hash with 2,990 rows on chance alignments, and 10 rows agreeing on track 4 at offset 250.
+    const rows = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
+    for (let r = 0; r < 2990; r++) {
+      rows.hashes.push(1);
+      rows.tracks.push(1 + (r % 7));
+      rows.times.push(1000 + 37 * r);
+    }
+    const batch = { count: 11, hashes: Uint32Array.from({ length: 11 }, (_, i) => (i === 0 ? 1 : i + 1)), times: Int32Array.from({ length: 11 }, (_, i) => i), speeds: new Uint8Array(11) };
+    for (let i = 1; i < 11; i++) {
+      rows.hashes.push(i + 1);
+      rows.tracks.push(4);
+      rows.times.push(250 + i);
+    }
+    const cfg = { ...MATCH_PRESETS.default, minVotes: 10 };
+    const grouped = new OffsetVoter(cfg);
+    expect(grouped.vote(batch, rows, 1)).toBe(3000);
+    // The same rows with the big run split in two: the voter must gather them by hash itself.
+    const order = [...rows.hashes.keys()].sort((a, b) => (a % 2) - (b % 2) || a - b);
+    const scattered = new OffsetVoter(cfg);
+    expect(scattered.vote(batch, { hashes: order.map((r) => rows.hashes[r]), tracks: order.map((r) => rows.tracks[r]), times: order.map((r) => rows.times[r]) }, 1)).toBe(3000);
+    for (const v of [grouped, scattered]) {
+      expect(v.totalVotes).toBe(3000);
+      expect(v.decide()).toMatchObject({ track: 4, offsetFrames: 250, votes: 10 });
+    }
+  });
 });
 
 /**
