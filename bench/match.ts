@@ -14,14 +14,15 @@
 //
 // Then end to end on the local runtime (workerd): ingestion through the REST
 // API (fingerprints from the CLI code, and WAV bodies fingerprinted by the
-// worker) and queries through `WS /api/v1/match/:client_id`.
+// worker) and queries through `WS /api/v1/match/:client_id`, with the
+// runtime's CPU per second of query audio (the deployed path's cost per core).
 //
 // Env: BENCH_MATCH_MIDI (catalog MIDI pieces, 20), BENCH_MATCH_QUERIES (per
 // track and degradation, 2), BENCH_MATCH_E2E=0 to skip the end-to-end part;
 // while iterating: BENCH_MATCH_ONLY (comma-separated degradation names, e.g.
 // "clean,snr 0 dB,speed +3%"), BENCH_MATCH_BASELINE=0 (no exactSpeed run),
 // BENCH_MATCH_NEGATIVES (queries per negative track, 8).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig } from '../wasm/fingerprint/index.ts';
 import { addNoise, changeSpeed, gain, rng, telephone } from '../wasm/fingerprint/test-signals.ts';
@@ -320,6 +321,16 @@ if (E2E) {
     const e2eWallPerAudio: number[] = [];
     let e2eOk = 0;
     let e2eQueries = 0;
+    // The runtime's CPU over the live queries: worker, MatchStream objects, shards and registry
+    // together, i.e. what a second of query audio costs the deployed path per core.
+    // wrangler dev runs two workerd processes: a proxy in front (not part of a deployment) and the
+    // one that runs the worker and its objects (started with the inspector), reported apart.
+    const { cpuSeconds, descendants, procAvailable } = await import('./support/proc-cpu.ts');
+    const workerd = procAvailable() ? descendants(server.process.pid!, 'workerd') : [];
+    const runsWorker = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--inspector-addr');
+    const runtime = workerd.filter(runsWorker);
+    const cpu0 = cpuSeconds(workerd);
+    const runtime0 = cpuSeconds(runtime);
     for (const [i, t] of subset.entries()) {
       const rand = rng(hashTag(`e2e-${t.name}`));
       for (let k = 0; k < 2; k++) {
@@ -335,6 +346,9 @@ if (E2E) {
         }
       }
     }
+    const e2eCpuS = cpuSeconds(workerd) - cpu0;
+    const runtimeCpuS = cpuSeconds(runtime) - runtime0;
+    const perAudio = (cpuS: number) => (runtime.length ? (1000 * cpuS) / (e2eQueries * QUERY_S) : null);
     const e2e = {
       ingest_json_x_realtime: jsonAudio / jsonWall,
       ingest_wav_x_realtime: wavAudio / wavWall,
@@ -344,6 +358,9 @@ if (E2E) {
       first_match_p90_s: percentile(e2eTimes, 90),
       lookup_ms_per_audio_s_p50: percentile(e2eWallPerAudio, 50),
       lookup_x_realtime: 1000 / percentile(e2eWallPerAudio, 50),
+      runtime_cpu_ms_per_audio_s: perAudio(runtimeCpuS),
+      runtime_cpu_x_realtime: runtime.length && runtimeCpuS > 0 ? (e2eQueries * QUERY_S) / runtimeCpuS : null,
+      dev_proxy_cpu_ms_per_audio_s: perAudio(e2eCpuS - runtimeCpuS),
     };
     results.end_to_end = e2e;
     console.log('\nend to end on the local runtime (workerd, 4 catalog shards):');
@@ -351,6 +368,9 @@ if (E2E) {
     console.log(`  ingestion, WAV bodies fingerprinted by the worker: ${fmt(e2e.ingest_wav_x_realtime, 0)}× real time (wall clock, 5 tracks)`);
     console.log(`  live queries (10 dB SNR, streamed faster than real time): top-1 ${e2eOk}/${e2eQueries}, first match p50 ${fmt(e2e.first_match_p50_s)} s, p90 ${fmt(e2e.first_match_p90_s)} s`);
     console.log(`  lookup through the MatchStream object: ${fmt(e2e.lookup_ms_per_audio_s_p50, 1)} ms wall per second of audio (p50) = ${fmt(e2e.lookup_x_realtime, 0)}× real time`);
+    if (e2e.runtime_cpu_x_realtime !== null) {
+      console.log(`  runtime CPU over those queries (worker, MatchStream, shards, registry): ${fmt(e2e.runtime_cpu_ms_per_audio_s!, 1)} ms per second of audio = ${fmt(e2e.runtime_cpu_x_realtime, 0)}× real time per core; wrangler dev's proxy in front of it another ${fmt(e2e.dev_proxy_cpu_ms_per_audio_s!, 1)} ms`);
+    }
   } finally {
     await server.stop();
   }
