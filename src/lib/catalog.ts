@@ -47,15 +47,18 @@ function split(hashes: ArrayLike<number>, times: ArrayLike<number> | null, shard
 /** Catalog rows of the given hashes, from all shards in parallel (a hash's rows all live in one shard, so the cap is exact). */
 export async function lookupCatalog(env: Env, hashes: ArrayLike<number>, maxRowsPerHash?: number): Promise<IndexRows> {
   const parts = split(hashes, null, shardCount(env));
-  const results = await Promise.all(parts.map((p, i) => (p.hashes.length ? shardStub(env, i).lookup(p.hashes, maxRowsPerHash) : null)));
-  const out = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
+  // Hashes go out as typed arrays too: an RPC clones a number[] element by element.
+  const results = await Promise.all(parts.map((p, i) => (p.hashes.length ? shardStub(env, i).lookup(Uint32Array.from(p.hashes), maxRowsPerHash) : null)));
+  let rows = 0;
+  for (const r of results) rows += r ? r.hashes.length : 0;
+  const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };
+  let at = 0;
   for (const r of results) {
     if (!r) continue;
-    for (let i = 0; i < r.hashes.length; i++) {
-      out.hashes.push(r.hashes[i]);
-      out.tracks.push(r.tracks[i]);
-      out.times.push(r.times[i]);
-    }
+    out.hashes.set(r.hashes, at);
+    out.tracks.set(r.tracks, at);
+    out.times.set(r.times, at);
+    at += r.hashes.length;
   }
   return out;
 }

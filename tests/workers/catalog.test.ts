@@ -3,8 +3,8 @@ import { env } from 'cloudflare:test';
 import { api, sleep } from './helpers.ts';
 import { ADMIN, RATE, ingest, track, uploadWav } from './match-fixtures.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
-import { FINGERPRINT_PRESETS, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
-import { shardCount, shardStub } from '../../src/lib/catalog.ts';
+import { FINGERPRINT_PRESETS, MemoryIndex, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
+import { lookupCatalog, shardCount, shardStub } from '../../src/lib/catalog.ts';
 import { FINGERPRINT_VERSION, type IngestAccepted, type Track, type TrackList } from '../../src/protocol/index.ts';
 
 function postJson(body: unknown, headers: Record<string, string> = ADMIN): Promise<Response> {
@@ -78,6 +78,35 @@ describe('catalog ingestion', () => {
   });
 });
 
+describe('catalog lookups', () => {
+  it('answer the rows the in-memory index answers, across the shards, leaving out hashes with more rows than the cap', async () => {
+    // Hashes above any the default fingerprint makes (its anchor bins end below 2^22 - 2^20),
+    // so the tracks other tests ingest cannot add rows to them.
+    const popular = 4_000_000;
+    const made = [
+      { hashes: [...Array.from({ length: 100 }, (_, i) => popular + 1 + i), ...Array(60).fill(popular)], times: [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 60 }, (_, i) => 1000 + i)] },
+      { hashes: [...Array.from({ length: 50 }, (_, i) => popular + 1 + i), ...Array(10).fill(popular)], times: [...Array.from({ length: 50 }, (_, i) => 500 + i), ...Array.from({ length: 10 }, (_, i) => 2000 + i)] },
+    ];
+    const reference = new MemoryIndex();
+    for (const [k, m] of made.entries()) {
+      const res = await postJson({ title: `Lookup ${k}`, duration_s: 60, fingerprint_version: FINGERPRINT_VERSION, ...m });
+      expect(res.status).toBe(201);
+      reference.add(((await res.json()) as IngestAccepted).track_id, m.hashes, m.times);
+    }
+    const query = [popular + 120, popular + 7, popular, ...Array.from({ length: 110 }, (_, i) => popular + 1 + i)];
+    const triples = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
+      Array.from(r.hashes, (h, i) => `${h}/${r.tracks[i]}/${r.times[i]}`).sort();
+    for (const cap of [48, 100]) {
+      const got = await lookupCatalog(env, query, cap);
+      expect(got.hashes).toBeInstanceOf(Uint32Array);
+      expect(triples(got)).toEqual(triples(reference.lookup(query, cap)));
+      // 70 rows of the popular hash: over the first cap, within the second.
+      expect(Array.from(got.hashes).filter((h) => h === popular).length).toBe(cap === 48 ? 0 : 70);
+      expect(got.hashes.length).toBe(150 + (cap === 48 ? 0 : 70));
+    }
+  });
+});
+
 describe('catalog deletion', () => {
   it('removes a track and every one of its landmarks', async () => {
     const t = await ingest(track(4, 8), 'Fourth Wall');
@@ -88,7 +117,7 @@ describe('catalog deletion', () => {
     const fp = fingerprintSignal(await loadKissFFT(), FINGERPRINT_PRESETS.default, track(4, 8), RATE);
     for (let i = 0; i < shardCount(env); i++) {
       const rows = await shardStub(env, i).lookup(Array.from(fp.hashes));
-      expect(rows.tracks.filter((id) => id === t.track_id)).toEqual([]);
+      expect(Array.from(rows.tracks).filter((id) => id === t.track_id)).toEqual([]);
     }
     const again = await api(`/api/v1/catalog/tracks/${t.track_id}`, { method: 'DELETE', headers: ADMIN });
     expect(again.status).toBe(404);
