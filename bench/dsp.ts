@@ -20,7 +20,7 @@ import { scoreOnsets, scorePitch, type OnsetScore, type PitchFrame, type PitchSc
 import { CONDITIONS, INSTRUMENTS, RATE, buildDataset, truthF0, type Condition, type Piece } from './support/dsp-dataset.ts';
 import { aubioAvailable, runAubio, runPitchfinderYin, type PeerRun } from './support/dsp-peers.ts';
 import { measureLatency, type LatencyRun } from './support/dsp-latency.ts';
-import { summarize, table, fmt } from './support/stats.ts';
+import { quantile, summarize, table, fmt } from './support/stats.ts';
 import { startLocalServer, type LocalServer } from '../tests/support/local-server.ts';
 import { harmonicTone } from '../wasm/dsp/dsp.shared-cases.ts';
 import { cpuSeconds, descendants, procAvailable } from './support/proc-cpu.ts';
@@ -191,10 +191,9 @@ let workerdVsNode: { median: number; low: number; high: number; runs: number } |
       nodeRow.realtime = audioS / nodeRow.cpuS;
       const cpu = Math.min(...run.cpuS);
       throughput.push({ system: 'roomtone', where: 'workerd (bench worker, CPU from /proc)', what: 'pitch + onsets + dynamics, one pass', audioS, cpuS: cpu, realtime: audioS / cpu });
-      const ratios = run.cpuS.map((w, i) => run.nodeCpuS[i] / w).sort((a, b) => a - b);
-      const at = (p: number) => ratios[Math.round(p * (ratios.length - 1))];
-      workerdVsNode = { median: at(0.5), low: at(0.25), high: at(0.75), runs: ratios.length };
-      log(`workerd/Node speed, paired: ${fmt(at(0.5), 2)} (${fmt(at(0.25), 2)}–${fmt(at(0.75), 2)})`);
+      const ratios = run.cpuS.map((w, i) => run.nodeCpuS[i] / w);
+      workerdVsNode = { median: quantile(ratios, 0.5), low: quantile(ratios, 0.25), high: quantile(ratios, 0.75), runs: ratios.length };
+      log(`workerd/Node speed, paired: ${fmt(workerdVsNode.median, 2)} (${fmt(workerdVsNode.low, 2)}–${fmt(workerdVsNode.high, 2)})`);
     }
   }
 }

@@ -22,7 +22,7 @@
 // while iterating: BENCH_MATCH_ONLY (comma-separated degradation names, e.g.
 // "clean,snr 0 dB,speed +3%"), BENCH_MATCH_BASELINE=0 (no exactSpeed run),
 // BENCH_MATCH_NEGATIVES (queries per negative track, 8).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig } from '../wasm/fingerprint/index.ts';
 import { addNoise, changeSpeed, gain, rng, telephone } from '../wasm/fingerprint/test-signals.ts';
@@ -323,11 +323,9 @@ if (E2E) {
     let e2eQueries = 0;
     // The runtime's CPU over the live queries: worker, MatchStream objects, shards and registry
     // together, i.e. what a second of query audio costs the deployed path per core.
-    // wrangler dev runs two workerd processes: a proxy in front (not part of a deployment) and the
-    // one that runs the worker and its objects (started with the inspector), reported apart.
-    const { cpuSeconds, descendants, procAvailable } = await import('./support/proc-cpu.ts');
+    // wrangler dev runs two workerd processes, reported apart: the runtime and a proxy in front of it.
+    const { cpuSeconds, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
     const workerd = procAvailable() ? descendants(server.process.pid!, 'workerd') : [];
-    const runsWorker = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--inspector-addr');
     const runtime = workerd.filter(runsWorker);
     const cpu0 = cpuSeconds(workerd);
     const runtime0 = cpuSeconds(runtime);

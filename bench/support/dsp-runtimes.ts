@@ -12,6 +12,7 @@ import { loadKissFFT } from '../../wasm/kissfft-node.ts';
 import { startLocalServer } from '../../tests/support/local-server.ts';
 import { cpuSeconds, descendants, procAvailable } from './proc-cpu.ts';
 import { KERNELS, runKernel, type KernelName } from './dsp-kernels.ts';
+import { quantile } from './stats.ts';
 
 /** Hops per run: about a quarter of a second of CPU each (/proc counts in 10 ms ticks). */
 const HOPS: Record<KernelName, number> = { fft2048: 20_000, fft1024: 40_000, spectrum: 10_000, decimator: 60_000, pipeline: 6_000, f32loop: 100_000 };
@@ -54,12 +55,11 @@ try {
       us[k].workerd.push((w.cpuS * 1e6) / hops);
     }
   }
-  const q = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.round(p * (v.length - 1))];
   console.log(`kernel      Node µs/hop  workerd µs/hop  workerd/Node: median (quartiles)   (best of ${rounds - 1}; load ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)})`);
   for (const k of KERNELS) {
     const { node, workerd: wd } = us[k];
     const ratios = node.map((v, i) => wd[i] / v);
-    console.log(`${k.padEnd(10)}  ${Math.min(...node).toFixed(2).padStart(11)}  ${Math.min(...wd).toFixed(2).padStart(14)}  ${q(ratios, 0.5).toFixed(2).padStart(8)} (${q(ratios, 0.25).toFixed(2)}–${q(ratios, 0.75).toFixed(2)})`);
+    console.log(`${k.padEnd(10)}  ${Math.min(...node).toFixed(2).padStart(11)}  ${Math.min(...wd).toFixed(2).padStart(14)}  ${quantile(ratios, 0.5).toFixed(2).padStart(8)} (${quantile(ratios, 0.25).toFixed(2)}–${quantile(ratios, 0.75).toFixed(2)})`);
   }
 } finally {
   await server.stop();

@@ -23,6 +23,19 @@ export function descendants(root: number, name: string): number[] {
   return processTree(root).filter((p) => p.comm.includes(name)).map((p) => p.pid);
 }
 
+/**
+ * Of wrangler dev's workerd processes, the one that runs the worker and its
+ * Durable Objects (started with the inspector), not the proxy in front of
+ * it, which a deployment does not have.
+ */
+export function runsWorker(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--inspector-addr');
+  } catch {
+    return false;
+  }
+}
+
 export function cpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + (cpuOf(pid) ?? 0), 0);
 }

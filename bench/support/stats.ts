@@ -7,6 +7,13 @@ export function percentile(values: readonly number[], p: number): number {
   return s[i];
 }
 
+/** The value at fraction `q` (0..1) of the sorted values, nearest index: medians and quartiles of a few paired runs. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.round(q * (s.length - 1))];
+}
+
 export interface Summary {
   n: number;
   p50: number;

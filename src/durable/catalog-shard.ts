@@ -56,37 +56,40 @@ export class CatalogShard extends DurableObject<Env> {
   /**
    * Every row of the given hashes, as parallel arrays, leaving out hashes
    * with more than `maxRows` rows. Rows are read as plain arrays into typed
-   * arrays, which an RPC reply copies whole: a row object and three pushes
-   * per row, then three number arrays cloned element by element, were a
-   * third of a live stream's CPU in the runtime (the cursor's own per-row
-   * cost, about a quarter, remains).
+   * arrays of the exact size, which an RPC reply copies whole: a row object
+   * and three pushes per row, then three number arrays cloned element by
+   * element, were a third of a live stream's CPU in the runtime (the
+   * cursor's own per-row cost, about a quarter, remains).
    */
   async lookup(hashes: Uint32Array | number[], maxRows = Number.MAX_SAFE_INTEGER): Promise<{ hashes: Uint32Array; tracks: Int32Array; times: Int32Array }> {
-    let out = { hashes: new Uint32Array(0), tracks: new Int32Array(0), times: new Int32Array(0) };
-    if (hashes.length === 0) return out;
-    // Rows come out grouped by hash (the primary key's order), so a hash's
-    // rows can be dropped as soon as they exceed the cap.
-    const cursor = this.sql
-      .exec('SELECT hash, track, t FROM landmarks WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash', JSON.stringify(Array.from(hashes)))
-      .raw<[number, number, number]>();
-    let n = 0;
-    let current = -1;
-    let start = 0;
-    for (const [hash, track, t] of cursor) {
-      if (hash !== current) {
-        if (n - start > maxRows) n = start;
-        current = hash;
-        start = n;
+    if (hashes.length === 0) return { hashes: new Uint32Array(0), tracks: new Int32Array(0), times: new Int32Array(0) };
+    // Rows come out grouped by hash (the primary key's order): a run longer than the cap is left out.
+    const rows = Array.from(
+      this.sql.exec('SELECT hash, track, t FROM landmarks WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash', JSON.stringify(Array.from(hashes))).raw<[number, number, number]>(),
+    );
+    // The runs of rows to keep, then arrays of exactly their size.
+    const runs: number[] = [];
+    let kept = 0;
+    for (let r = 0; r < rows.length; ) {
+      let end = r + 1;
+      while (end < rows.length && rows[end][0] === rows[r][0]) end++;
+      if (end - r <= maxRows) {
+        runs.push(r, end);
+        kept += end - r;
       }
-      if (n === out.hashes.length) out = growRows(out, n);
-      out.hashes[n] = hash;
-      out.tracks[n] = track;
-      out.times[n] = t;
-      n++;
+      r = end;
     }
-    if (n - start > maxRows) n = start;
-    // Copies of exactly n rows: a view would send its whole buffer over RPC.
-    return { hashes: out.hashes.slice(0, n), tracks: out.tracks.slice(0, n), times: out.times.slice(0, n) };
+    const out = { hashes: new Uint32Array(kept), tracks: new Int32Array(kept), times: new Int32Array(kept) };
+    let n = 0;
+    for (let i = 0; i < runs.length; i += 2) {
+      for (let r = runs[i]; r < runs[i + 1]; r++, n++) {
+        const row = rows[r];
+        out.hashes[n] = row[0];
+        out.tracks[n] = row[1];
+        out.times[n] = row[2];
+      }
+    }
+    return out;
   }
 
   /** Removes a track's landmarks; returns how many were removed. */
@@ -177,13 +180,4 @@ function toTrack(r: TrackRow): Track {
   };
   if (r.error) t.error = r.error;
   return t;
-}
-
-function growRows(rows: { hashes: Uint32Array; tracks: Int32Array; times: Int32Array }, n: number) {
-  const size = Math.max(1024, 2 * n);
-  const out = { hashes: new Uint32Array(size), tracks: new Int32Array(size), times: new Int32Array(size) };
-  out.hashes.set(rows.hashes.subarray(0, n));
-  out.tracks.set(rows.tracks.subarray(0, n));
-  out.times.set(rows.times.subarray(0, n));
-  return out;
 }
