@@ -1,6 +1,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../worker/env.ts';
 import type { Track, TrackStatus } from '../protocol/index.ts';
+import { MemoryIndex, type PackedRows } from '../../wasm/fingerprint/memory-index.ts';
+import { numberVar } from '../lib/env-vars.ts';
 
 /**
  * One shard of the fingerprint catalog: the landmarks (hash → track, time)
@@ -12,8 +14,23 @@ import type { Track, TrackStatus } from '../protocol/index.ts';
  * ingestion, deletion and reported match, never per landmark, while the
  * landmark tables, which every lookup reads, are spread over all shards.
  */
+/** Rows per range of hashes when the in-memory copy is read (see `cached`). */
+const LOAD_ROWS = 100_000;
+
 export class CatalogShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /**
+   * The shard's landmarks held in memory for lookups, read from SQLite by
+   * the first lookup. A live stream looks up ~1,600 hashes a second;
+   * through SQLite's cursor each row cost more than the rest of the lookup,
+   * a quarter of a stream's CPU. SQLite stays the store of record: edits go
+   * to both (merged into the copy, not read back), and a shard larger than
+   * CATALOG_CACHE_ROWS answers from SQLite alone, so memory stays bounded
+   * whatever the catalog.
+   */
+  private cache: MemoryIndex | null = null;
+  /** Set when the shard was found too large to hold in memory; cleared by edits. */
+  private uncached = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -36,6 +53,20 @@ export class CatalogShard extends DurableObject<Env> {
   /** Stores landmarks of one track; returns how many rows are new. */
   async insert(track: number, hashes: Uint32Array | number[], times: Int32Array | number[]): Promise<number> {
     const before = this.landmarkCount();
+    try {
+      this.insertStored(track, hashes, times);
+    } catch (e) {
+      // Some batches may be stored: the copy is read afresh rather than guessed at.
+      this.dropCache();
+      throw e;
+    }
+    const stored = this.landmarkCount() - before;
+    // The copy takes the same rows; should it ever disagree with SQLite, or outgrow its bound, it goes.
+    if (this.cache && (this.cache.insertUnique(track, hashes, times) !== stored || this.cache.size > this.cacheRows())) this.dropCache();
+    return stored;
+  }
+
+  private insertStored(track: number, hashes: Uint32Array | number[], times: Int32Array | number[]): void {
     // One statement per batch: json_each unpacks the rows inside SQLite, far
     // cheaper than a statement per row. Each row travels as one integer,
     // hash · 2^31 + time (below 2^53, so exact in JSON and in a double).
@@ -50,19 +81,26 @@ export class CatalogShard extends DurableObject<Env> {
         JSON.stringify(packed),
       );
     }
-    return this.landmarkCount() - before;
   }
 
   /**
-   * Every row of the given hashes, as parallel arrays, leaving out hashes
-   * with more than `maxRows` rows. Rows are read as plain arrays into typed
-   * arrays of the exact size, which an RPC reply copies whole: a row object
-   * and three pushes per row, then three number arrays cloned element by
-   * element, were a third of a live stream's CPU in the runtime (the
-   * cursor's own per-row cost, about a quarter, remains).
+   * Every row of the given hashes, as parallel typed arrays (which an RPC
+   * reply copies whole; number arrays are cloned element by element),
+   * leaving out hashes with more than `maxRows` rows.
    */
-  async lookup(hashes: Uint32Array | number[], maxRows = Number.MAX_SAFE_INTEGER): Promise<{ hashes: Uint32Array; tracks: Int32Array; times: Int32Array }> {
+  async lookup(hashes: Uint32Array | number[], maxRows = Number.MAX_SAFE_INTEGER): Promise<PackedRows> {
     if (hashes.length === 0) return { hashes: new Uint32Array(0), tracks: new Int32Array(0), times: new Int32Array(0) };
+    const cache = this.cached();
+    if (cache) return cache.lookup(hashes, maxRows);
+    return this.lookupStored(hashes, maxRows);
+  }
+
+  /**
+   * `lookup` through SQLite alone: what a shard too large for memory does,
+   * and what the copy must agree with. Rows are read as plain arrays (a row
+   * object and three pushes per row cost more) into arrays of the exact size.
+   */
+  lookupStored(hashes: Uint32Array | number[], maxRows: number): PackedRows {
     // Rows come out grouped by hash (the primary key's order): a run longer than the cap is left out.
     const rows = Array.from(
       this.sql.exec('SELECT hash, track, t FROM landmarks WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash', JSON.stringify(Array.from(hashes))).raw<[number, number, number]>(),
@@ -92,8 +130,53 @@ export class CatalogShard extends DurableObject<Env> {
     return out;
   }
 
+  /** The in-memory copy of the landmarks, read now if need be; null when the shard is too large to hold. */
+  private cached(): MemoryIndex | null {
+    if (this.cache || this.uncached) return this.cache;
+    const n = this.landmarkCount();
+    if (n > this.cacheRows()) {
+      this.uncached = true;
+      return null;
+    }
+    const rows = { hashes: new Uint32Array(n), tracks: new Int32Array(n), times: new Int32Array(n) };
+    // Three JSON arrays per range of hashes: built inside SQLite and parsed
+    // natively, a third of the CPU of a cursor's row arrays. Ranges keep the
+    // strings small whatever the shard holds.
+    const bounds = this.sql.exec<{ lo: number | null; hi: number | null }>('SELECT min(hash) AS lo, max(hash) AS hi FROM landmarks').one();
+    let r = 0;
+    if (bounds.lo !== null && bounds.hi !== null) {
+      const step = Math.ceil((bounds.hi - bounds.lo + 1) / Math.max(1, Math.ceil(n / LOAD_ROWS)));
+      for (let a = bounds.lo; a <= bounds.hi; a += step) {
+        const [h, tr, tt] = this.sql
+          .exec('SELECT json_group_array(hash), json_group_array(track), json_group_array(t) FROM (SELECT hash, track, t FROM landmarks WHERE hash >= ?1 AND hash < ?2 ORDER BY hash)', a, a + step)
+          .raw<[string, string, string]>()
+          .next().value!;
+        rows.hashes.set(JSON.parse(h) as number[], r);
+        rows.tracks.set(JSON.parse(tr) as number[], r);
+        const times = JSON.parse(tt) as number[];
+        rows.times.set(times, r);
+        r += times.length;
+      }
+    }
+    // Binary search, not a 16 MB table per shard: an isolate may host several shards.
+    this.cache = MemoryIndex.fromSortedRows(rows, { directTable: false });
+    return this.cache;
+  }
+
+  private cacheRows(): number {
+    return numberVar(this.env.CATALOG_CACHE_ROWS, 1_000_000);
+  }
+
+  private dropCache(): void {
+    this.cache = null;
+    this.uncached = false;
+  }
+
   /** Removes a track's landmarks; returns how many were removed. */
   async removeTrack(track: number): Promise<number> {
+    this.cache?.remove(track);
+    // A shard too large for memory may fit once the track is gone.
+    this.uncached = false;
     return this.sql.exec('DELETE FROM landmarks WHERE track = ?', track).rowsWritten;
   }
 

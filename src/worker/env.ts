@@ -40,6 +40,8 @@ export interface Env {
   CONNECTIONS_PER_CLIENT?: string;
   /** Number of fingerprint catalog shards (CatalogShard objects). */
   CATALOG_SHARDS?: string;
+  /** Landmark rows a catalog shard holds in memory for lookups; a larger shard reads SQLite for each. */
+  CATALOG_CACHE_ROWS?: string;
   /** Seconds of audio a match stream may send ahead of real time. */
   MATCH_BURST_S?: string;
 }

@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { env } from 'cloudflare:test';
+import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { api, sleep } from './helpers.ts';
 import { ADMIN, RATE, ingest, track, uploadWav } from './match-fixtures.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import { FINGERPRINT_PRESETS, MemoryIndex, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
 import { lookupCatalog, shardCount, shardStub } from '../../src/lib/catalog.ts';
+import type { CatalogShard } from '../../src/durable/catalog-shard.ts';
 import { FINGERPRINT_VERSION, type IngestAccepted, type Track, type TrackList } from '../../src/protocol/index.ts';
 
 function postJson(body: unknown, headers: Record<string, string> = ADMIN): Promise<Response> {
@@ -104,6 +105,45 @@ describe('catalog lookups', () => {
       expect(Array.from(got.hashes).filter((h) => h === popular).length).toBe(cap === 48 ? 0 : 70);
       expect(got.hashes.length).toBe(150 + (cap === 48 ? 0 : 70));
     }
+  });
+});
+
+describe("a shard's in-memory copy", () => {
+  it('answers what SQLite answers, and follows inserts and removals', async () => {
+    // A shard of its own, outside the routing, so no other test adds rows to it.
+    const stub = env.CATALOG.get(env.CATALOG.idFromName('memory-copy-test'));
+    const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
+      Array.from(r.hashes, (h, i) => `${h}/${r.tracks[i]}/${r.times[i]}`).sort();
+    const query = [7, 8, 9, 500, 123456, 4_000_000, 3, 7];
+    const reference = new MemoryIndex();
+    const check = async (cap: number) => {
+      const both = await runInDurableObject(stub, async (shard: CatalogShard) => ({ memory: await shard.lookup(query, cap), stored: shard.lookupStored(query, cap) }));
+      expect(rowsOf(both.memory)).toEqual(rowsOf(both.stored));
+      expect(rowsOf(both.memory)).toEqual(rowsOf(reference.lookup(query, cap)));
+      return rowsOf(both.memory);
+    };
+    expect(await check(48)).toEqual([]);
+    const a = { hashes: [7, 7, 9, 500, 4_000_000, ...Array(5).fill(3)], times: [10, 20, 30, 40, 50, 1, 2, 3, 4, 5] };
+    await stub.insert(1, a.hashes, a.times);
+    reference.add(1, a.hashes, a.times);
+    expect(await check(48)).toHaveLength(10);
+    expect(await check(4)).toHaveLength(5);
+    // Added after the copy was read: the next lookup sees it.
+    const b = { hashes: [7, 8, 123456, 3], times: [11, 12, 13, 14] };
+    await stub.insert(2, b.hashes, b.times);
+    reference.add(2, b.hashes, b.times);
+    expect(await check(48)).toHaveLength(14);
+    expect(await check(5)).toHaveLength(8);
+    // The same rows again, and a repeat within one call: stored once, as SQLite's key stores them.
+    expect(await stub.insert(2, [...b.hashes, 8], [...b.times, 12])).toBe(0);
+    expect(await check(48)).toHaveLength(14);
+    // A new instance reads its copy from SQLite.
+    await evictDurableObject(stub);
+    expect(await check(48)).toHaveLength(14);
+    expect(await check(5)).toHaveLength(8);
+    await stub.removeTrack(1);
+    reference.remove(1);
+    expect(await check(48)).toEqual(['123456/2/13', '3/2/14', '7/2/11', '8/2/12']);
   });
 });
 

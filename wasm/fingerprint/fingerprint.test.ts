@@ -272,6 +272,49 @@ describe('speed search after a match', () => {
     index.remove(1);
     expect(got([3, 2 ** 31 + 7])).toEqual(['3:2@4']);
   });
+
+  it('packs rows grouped by hash directly, with or without the direct table, and stays editable', () => {
+    const hashes = [3, 3, 3, 9, 700_000, 700_000, 2 ** 31 + 7];
+    const tracks = [1, 2, 2, 1, 4, 5, 1];
+    const times = [10, 11, 12, 13, 14, 15, 16];
+    const added = new MemoryIndex();
+    hashes.forEach((h, i) => added.add(tracks[i], [h], [times[i]]));
+    const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
+      Array.from(r.hashes, (h, i) => `${h}:${r.tracks[i]}@${r.times[i]}`).sort();
+    const query = [700_000, 3, 4, 9, 2 ** 31 + 7, 3];
+    for (const directTable of [true, false]) {
+      const packed = MemoryIndex.fromSortedRows({ hashes, tracks, times }, { directTable });
+      expect(packed.size).toBe(7);
+      for (const cap of [Infinity, 2, 1]) expect(rowsOf(packed.lookup(query, cap))).toEqual(rowsOf(added.lookup(query, cap)));
+      packed.remove(2);
+      packed.add(6, [4], [1]);
+      expect(rowsOf(packed.lookup(query))).toEqual(['2147483655:1@16', '3:1@10', '4:6@1', '700000:4@14', '700000:5@15', '9:1@13']);
+    }
+    expect(() => MemoryIndex.fromSortedRows({ hashes: [5, 3], tracks: [1, 1], times: [0, 0] })).toThrow(RangeError);
+  });
+
+  it('merges a track into the packed rows once per (hash, track, time), as the lookups of one built afresh', () => {
+    const index = MemoryIndex.fromSortedRows({ hashes: [3, 9, 9], tracks: [1, 1, 2], times: [5, 6, 7] }, { directTable: false });
+    const fresh = new MemoryIndex();
+    fresh.add(1, [3, 9], [5, 6]);
+    fresh.add(2, [9], [7]);
+    // Unsorted, with a repeat inside the call and hashes before, between and after the old ones.
+    expect(index.insertUnique(4, [12, 1, 9, 1, 12, 9], [2, 8, 3, 8, 1, 3])).toBe(4);
+    fresh.add(4, [12, 1, 9, 12], [2, 8, 3, 1]);
+    // Rows already there add nothing; a track ingested again adds only what is new.
+    expect(index.insertUnique(4, [9, 1], [3, 8])).toBe(0);
+    expect(index.insertUnique(1, [3, 3], [5, 6])).toBe(1);
+    fresh.add(1, [3], [6]);
+    expect(index.size).toBe(fresh.size);
+    const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
+      Array.from(r.hashes, (h, i) => `${h}:${r.tracks[i]}@${r.times[i]}`).sort();
+    const query = [1, 2, 3, 9, 12];
+    for (const cap of [Infinity, 2]) expect(rowsOf(index.lookup(query, cap))).toEqual(rowsOf(fresh.lookup(query, cap)));
+    index.remove(4);
+    fresh.remove(4);
+    expect(rowsOf(index.lookup(query))).toEqual(rowsOf(fresh.lookup(query)));
+    expect(index.size).toBe(4);
+  });
 });
 
 describe('no match without the catalog audio', () => {

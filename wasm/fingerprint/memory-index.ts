@@ -19,6 +19,22 @@ interface Packed {
   rows: Int32Array;
 }
 
+export interface MemoryIndexOptions {
+  /**
+   * Address hashes directly (one table entry per possible hash, 16 MB for
+   * the default layout) rather than by binary search: the faster lookup,
+   * for a process that holds one index. Default true.
+   */
+  directTable?: boolean;
+}
+
+/** Catalog rows as a lookup answers them: typed arrays, which an RPC copies whole. */
+export interface PackedRows {
+  hashes: Uint32Array;
+  tracks: Int32Array;
+  times: Int32Array;
+}
+
 export class MemoryIndex {
   /**
    * The editable form; dropped once packed, and rebuilt from the packed copy
@@ -36,6 +52,41 @@ export class MemoryIndex {
   private readonly span2 = new Uint32Array(2);
   /** Sink for the loads that only warm the cache. */
   private touched = 0;
+  private readonly directTable: boolean;
+
+  constructor(opts: MemoryIndexOptions = {}) {
+    this.directTable = opts.directTable ?? true;
+  }
+
+  /**
+   * An index of `rows` grouped by hash in ascending order (as a table keyed
+   * by hash reads them), packed directly: no map of posting lists in between.
+   */
+  static fromSortedRows(rows: IndexRows, opts: MemoryIndexOptions = {}): MemoryIndex {
+    const index = new MemoryIndex(opts);
+    const n = rows.hashes.length;
+    let distinct = 0;
+    for (let r = 0; r < n; r++) {
+      if (r > 0 && rows.hashes[r] < rows.hashes[r - 1]) throw new RangeError('rows must be grouped by hash in ascending order');
+      if (r === 0 || rows.hashes[r] !== rows.hashes[r - 1]) distinct++;
+    }
+    const hashes = new Uint32Array(distinct);
+    const first = new Uint32Array(distinct + 1);
+    const packed = new Int32Array(2 * n);
+    for (let r = 0, i = -1; r < n; r++) {
+      if (r === 0 || rows.hashes[r] !== rows.hashes[r - 1]) {
+        hashes[++i] = rows.hashes[r];
+        first[i] = r;
+      }
+      packed[2 * r] = rows.tracks[r];
+      packed[2 * r + 1] = rows.times[r];
+    }
+    first[distinct] = n;
+    index.table = null;
+    index.entries = n;
+    index.packed = { hashes, first, direct: index.directFor(hashes, first), rows: packed };
+    return index;
+  }
 
   add(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): void {
     const table = this.editable();
@@ -49,7 +100,11 @@ export class MemoryIndex {
   }
 
   remove(track: number): void {
-    const table = this.editable();
+    if (!this.table) {
+      this.removePacked(track);
+      return;
+    }
+    const table = this.table;
     for (const [h, list] of table) {
       const kept: number[] = [];
       for (let i = 0; i < list.length; i += 2) if (list[i] !== track) kept.push(list[i], list[i + 1]);
@@ -58,6 +113,92 @@ export class MemoryIndex {
       else table.delete(h);
     }
     this.packed = null;
+  }
+
+  /**
+   * Adds a track's rows, each (hash, track, time) once, as a table keyed by
+   * all three stores them; returns how many were new. The packed copy is
+   * merged with the new rows rather than unpacked into a map: linear in the
+   * index's size, milliseconds for a million rows, so an index that serves
+   * live lookups can take a new track between two of them.
+   */
+  insertUnique(track: number, hashes: ArrayLike<number>, times: ArrayLike<number>): number {
+    const p = (this.packed ??= this.pack());
+    const m = hashes.length;
+    const order = new Uint32Array(m);
+    for (let i = 0; i < m; i++) order[i] = i;
+    order.sort((a, b) => hashes[a] - hashes[b] || times[a] - times[b]);
+    // Only a track already present (ingested again) can repeat an old row.
+    let present = false;
+    for (let r = 0; r < p.rows.length && !present; r += 2) present = p.rows[r] === track;
+    const hs = new Uint32Array(p.hashes.length + m);
+    const first = new Uint32Array(p.hashes.length + m + 1);
+    const rows = new Int32Array(p.rows.length + 2 * m);
+    let i = 0;
+    let j = 0;
+    let d = 0;
+    let n = 0;
+    while (i < p.hashes.length || j < m) {
+      const oldH = i < p.hashes.length ? p.hashes[i] : Infinity;
+      const newH = j < m ? hashes[order[j]] : Infinity;
+      const h = oldH < newH ? oldH : newH;
+      hs[d] = h;
+      first[d++] = n;
+      const start = n;
+      if (oldH === h) {
+        for (let r = p.first[i]; r < p.first[i + 1]; r++, n++) {
+          rows[2 * n] = p.rows[2 * r];
+          rows[2 * n + 1] = p.rows[2 * r + 1];
+        }
+        i++;
+      }
+      const oldEnd = n;
+      for (let prev = NaN; j < m && hashes[order[j]] === h; j++) {
+        const t = times[order[j]];
+        if (t === prev) continue;
+        prev = t;
+        let repeat = false;
+        if (present) for (let q = start; q < oldEnd && !repeat; q++) repeat = rows[2 * q] === track && rows[2 * q + 1] === t;
+        if (repeat) continue;
+        rows[2 * n] = track;
+        rows[2 * n + 1] = t;
+        n++;
+      }
+    }
+    first[d] = n;
+    const added = n - this.entries;
+    this.entries = n;
+    const packedHashes = hs.slice(0, d);
+    const packedFirst = first.slice(0, d + 1);
+    this.packed = { hashes: packedHashes, first: packedFirst, direct: this.directFor(packedHashes, packedFirst), rows: rows.slice(0, 2 * n) };
+    return added;
+  }
+
+  /** `remove` on the packed copy: filtered in place of an unpacked map. */
+  private removePacked(track: number): void {
+    const p = this.packed!;
+    const hs = new Uint32Array(p.hashes.length);
+    const first = new Uint32Array(p.hashes.length + 1);
+    const rows = new Int32Array(p.rows.length);
+    let d = 0;
+    let n = 0;
+    for (let i = 0; i < p.hashes.length; i++) {
+      const start = n;
+      for (let r = p.first[i]; r < p.first[i + 1]; r++) {
+        if (p.rows[2 * r] === track) continue;
+        rows[2 * n] = p.rows[2 * r];
+        rows[2 * n + 1] = p.rows[2 * r + 1];
+        n++;
+      }
+      if (n === start) continue;
+      hs[d] = p.hashes[i];
+      first[d++] = start;
+    }
+    first[d] = n;
+    this.entries = n;
+    const packedHashes = hs.slice(0, d);
+    const packedFirst = first.slice(0, d + 1);
+    this.packed = { hashes: packedHashes, first: packedFirst, direct: this.directFor(packedHashes, packedFirst), rows: rows.slice(0, 2 * n) };
   }
 
   /** The editable form, unpacked again (rows in the same order) if a lookup packed it. */
@@ -94,18 +235,20 @@ export class MemoryIndex {
       }
     }
     first[hashes.length] = n;
-    let direct: Uint32Array | null = null;
-    const max = hashes.length ? hashes[hashes.length - 1] : 0;
-    if (max < DIRECT_LIMIT) {
-      direct = new Uint32Array(max + 2);
-      let i = 0;
-      for (let h = 0; h <= max + 1; h++) {
-        while (i < hashes.length && hashes[i] < h) i++;
-        direct[h] = first[i];
-      }
-    }
     this.table = null;
-    return { hashes, first, direct, rows };
+    return { hashes, first, direct: this.directFor(hashes, first), rows };
+  }
+
+  private directFor(hashes: Uint32Array, first: Uint32Array): Uint32Array | null {
+    const max = hashes.length ? hashes[hashes.length - 1] : 0;
+    if (!this.directTable || max >= DIRECT_LIMIT) return null;
+    const direct = new Uint32Array(max + 2);
+    let i = 0;
+    for (let h = 0; h <= max + 1; h++) {
+      while (i < hashes.length && hashes[i] < h) i++;
+      direct[h] = first[i];
+    }
+    return direct;
   }
 
   /** Where the rows of `h` start and end in the packed copy (equal when there are none). */
@@ -131,7 +274,7 @@ export class MemoryIndex {
   }
 
   /** Rows of the given hashes; a hash with more than `maxRows` rows is left out (see MatchConfig.maxRowsPerHash). */
-  lookup(hashes: ArrayLike<number>, maxRows = Infinity): IndexRows {
+  lookup(hashes: ArrayLike<number>, maxRows = Infinity): PackedRows {
     const p = (this.packed ??= this.pack());
     // Spans first, then copied into arrays of the exact size. Repeats are
     // skipped (cheaply when the hashes come sorted, as the live matcher sends them).
