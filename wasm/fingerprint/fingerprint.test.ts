@@ -281,7 +281,7 @@ describe('speed search after a match', () => {
     hashes.forEach((h, i) => added.add(tracks[i], [h], [times[i]]));
     const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
       Array.from(r.hashes, (h, i) => `${h}:${r.tracks[i]}@${r.times[i]}`).sort();
-    const query = [700_000, 3, 4, 9, 2 ** 31 + 7, 3];
+    const query = [700_000, 3, 4, 9, 2 ** 31 + 7, 3, 2 ** 32 - 1, 2 ** 31 + 8];
     for (const directTable of [true, false]) {
       const packed = MemoryIndex.fromSortedRows({ hashes, tracks, times }, { directTable });
       expect(packed.size).toBe(7);

@@ -7,6 +7,7 @@ import type { IndexRows } from './matcher.ts';
 
 /** Hashes up to this bound are addressed directly (4 bytes per possible hash); larger ones by binary search. */
 const DIRECT_LIMIT = 1 << 23;
+const BUCKET_BITS = 16;
 
 interface Packed {
   /** Distinct hashes, ascending. */
@@ -15,6 +16,13 @@ interface Packed {
   first: Uint32Array;
   /** When every hash is below DIRECT_LIMIT: rows of hash h are direct[h] … direct[h + 1] − 1. */
   direct: Uint32Array | null;
+  /**
+   * Without the direct table: the hashes whose top bits (h >>> shift) are b
+   * are hashes[buckets[b]] … hashes[buckets[b + 1] − 1], so a lookup's binary
+   * search covers a bucket, not the whole index.
+   */
+  buckets: Uint32Array | null;
+  shift: number;
   /** (track, time) of each row, interleaved: a posting list is one run of memory. */
   rows: Int32Array;
 }
@@ -84,7 +92,7 @@ export class MemoryIndex {
     first[distinct] = n;
     index.table = null;
     index.entries = n;
-    index.packed = { hashes, first, direct: index.directFor(hashes, first), rows: packed };
+    index.packed = index.packedOf(hashes, first, packed);
     return index;
   }
 
@@ -170,7 +178,7 @@ export class MemoryIndex {
     this.entries = n;
     const packedHashes = hs.slice(0, d);
     const packedFirst = first.slice(0, d + 1);
-    this.packed = { hashes: packedHashes, first: packedFirst, direct: this.directFor(packedHashes, packedFirst), rows: rows.slice(0, 2 * n) };
+    this.packed = this.packedOf(packedHashes, packedFirst, rows.slice(0, 2 * n));
     return added;
   }
 
@@ -198,7 +206,7 @@ export class MemoryIndex {
     this.entries = n;
     const packedHashes = hs.slice(0, d);
     const packedFirst = first.slice(0, d + 1);
-    this.packed = { hashes: packedHashes, first: packedFirst, direct: this.directFor(packedHashes, packedFirst), rows: rows.slice(0, 2 * n) };
+    this.packed = this.packedOf(packedHashes, packedFirst, rows.slice(0, 2 * n));
   }
 
   /** The editable form, unpacked again (rows in the same order) if a lookup packed it. */
@@ -236,7 +244,22 @@ export class MemoryIndex {
     }
     first[hashes.length] = n;
     this.table = null;
-    return { hashes, first, direct: this.directFor(hashes, first), rows };
+    return this.packedOf(hashes, first, rows);
+  }
+
+  private packedOf(hashes: Uint32Array, first: Uint32Array, rows: Int32Array): Packed {
+    const direct = this.directFor(hashes, first);
+    if (direct || hashes.length === 0) return { hashes, first, direct, buckets: null, shift: 0, rows };
+    // 2^16 buckets at most (256 KB): a few hashes each in an index of a million rows.
+    const max = hashes[hashes.length - 1];
+    const shift = Math.max(0, 32 - Math.clz32(max) - BUCKET_BITS);
+    const buckets = new Uint32Array((max >>> shift) + 2);
+    let i = 0;
+    for (let b = 0; b < buckets.length; b++) {
+      while (i < hashes.length && hashes[i] >>> shift < b) i++;
+      buckets[b] = i;
+    }
+    return { hashes, first, direct, buckets, shift, rows };
   }
 
   private directFor(hashes: Uint32Array, first: Uint32Array): Uint32Array | null {
@@ -262,6 +285,15 @@ export class MemoryIndex {
     }
     let lo = 0;
     let hi = p.hashes.length;
+    if (p.buckets) {
+      const b = h >>> p.shift;
+      if (b + 1 >= p.buckets.length) {
+        out[0] = out[1] = 0;
+        return;
+      }
+      lo = p.buckets[b];
+      hi = p.buckets[b + 1];
+    }
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (p.hashes[mid] < h) lo = mid + 1;
