@@ -34,6 +34,8 @@ interface StreamAttachment {
 
 /** Per-socket state in memory: the matcher and its buffers (rebuilt from the attachment after hibernation). */
 interface Live {
+  /** The socket's attachment as of hello, after which it does not change: read per frame without deserialising it. */
+  attachment: StreamAttachment;
   matcher: LiveMatcher;
   queue: Promise<void>;
   queuedS: number;
@@ -195,7 +197,7 @@ export class MatchStream extends DurableObject<Env> {
   }
 
   private async onAudio(ws: WebSocket, data: ArrayBuffer): Promise<void> {
-    const a = this.attachment(ws);
+    const a = this.live.get(ws)?.attachment ?? this.attachment(ws);
     if (a.sample_rate === null || a.format === null) return this.sendError(ws, 'invalid_state', 'send a hello with sample_rate and format before audio');
     if (data.byteLength > MAX_MATCH_FRAME_BYTES) return this.sendError(ws, 'too_large', `audio frames are limited to ${MAX_MATCH_FRAME_BYTES} bytes`);
     const width = a.format === 'f32' ? 4 : 2;
@@ -306,6 +308,7 @@ export class MatchStream extends DurableObject<Env> {
     const again = this.live.get(ws);
     if (again) return again;
     live = {
+      attachment: a,
       matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h, cap) => lookupCatalog(this.env, h, cap), MAX_MATCH_FRAME_BYTES / 2),
       queue: Promise.resolve(),
       queuedS: 0,
@@ -406,14 +409,30 @@ export class MatchStream extends DurableObject<Env> {
   }
 }
 
+/** Whether typed arrays here are little-endian, as the wire format is (every Workers host is). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Little-endian mono PCM to Float32; null when a float sample is NaN or infinite. */
 function decodePcm(data: ArrayBuffer, format: MatchFormat): Float32Array | null {
-  const view = new DataView(data);
   if (format === 's16') {
     const out = new Float32Array(data.byteLength / 2);
-    for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true) / 32768;
+    if (LITTLE_ENDIAN) {
+      const pcm = new Int16Array(data);
+      for (let i = 0; i < out.length; i++) out[i] = pcm[i] / 32768;
+    } else {
+      const view = new DataView(data);
+      for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true) / 32768;
+    }
     return out;
   }
+  if (LITTLE_ENDIAN) {
+    // The message's own buffer, viewed: nothing else holds it.
+    const out = new Float32Array(data);
+    // x − x is 0 for every finite x and NaN for NaN and ±Infinity.
+    for (let i = 0; i < out.length; i++) if (out[i] - out[i] !== 0) return null;
+    return out;
+  }
+  const view = new DataView(data);
   const out = new Float32Array(data.byteLength / 4);
   for (let i = 0; i < out.length; i++) {
     const v = view.getFloat32(4 * i, true);

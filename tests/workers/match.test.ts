@@ -125,8 +125,10 @@ describe('match stream errors', () => {
     expect((await s.next('error')).code).toBe('invalid_state');
     s.send(new Uint8Array(7).buffer);
     expect((await s.next('error')).code).toBe('bad_request');
-    s.send(new Float32Array([0, Number.NaN, 0]).buffer);
-    expect((await s.next('error')).code).toBe('bad_request');
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      s.send(new Float32Array([0, 0.5, bad, 0]).buffer);
+      expect((await s.next('error')).code).toBe('bad_request');
+    }
     s.send(new Float32Array(70_000).buffer);
     expect((await s.next('error')).code).toBe('too_large');
     s.sendAudio(new Float32Array(2205));
