@@ -4,6 +4,9 @@ import type { Track, TrackStatus } from '../protocol/index.ts';
 import { MemoryIndex, type PackedRows } from '../../wasm/fingerprint/memory-index.ts';
 import { numberVar } from '../lib/env-vars.ts';
 
+/** Rows per range of hashes when the in-memory copy is read (see `cached`). */
+const LOAD_ROWS = 100_000;
+
 /**
  * One shard of the fingerprint catalog: the landmarks (hash → track, time)
  * whose hash falls in this shard's share of the hash space (see
@@ -14,9 +17,6 @@ import { numberVar } from '../lib/env-vars.ts';
  * ingestion, deletion and reported match, never per landmark, while the
  * landmark tables, which every lookup reads, are spread over all shards.
  */
-/** Rows per range of hashes when the in-memory copy is read (see `cached`). */
-const LOAD_ROWS = 100_000;
-
 export class CatalogShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /**
@@ -29,7 +29,7 @@ export class CatalogShard extends DurableObject<Env> {
    * whatever the catalog.
    */
   private cache: MemoryIndex | null = null;
-  /** Set when the shard was found too large to hold in memory; cleared by edits. */
+  /** Set when the shard was found too large to hold in memory; cleared when a track is removed. */
   private uncached = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
