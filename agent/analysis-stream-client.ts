@@ -12,6 +12,7 @@
 // A live source that must outlast network drops and server restarts uses
 // ReconnectingAnalysisSource (the agent's --analyze).
 import WebSocket from 'ws';
+import { PCM_SOCKET } from './pcm-socket.ts';
 import { ANALYSIS_BURST_S, ANALYSIS_CLOSE, ANALYSIS_SILENT_MS, type AnalysisFormat, type AnalysisResult, type AnalysisServerMessage, type AnalysisStats } from '../src/protocol/analysis-messages.ts';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from '../src/client/backoff.ts';
 
@@ -89,7 +90,7 @@ export class AnalysisStreamClient {
     // without hibernation, which costs it far less per audio frame.
     if (opts.role === 'source') url = withSourceRole(url);
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, PCM_SOCKET);
       let client: AnalysisStreamClient | null = null;
       const timer = setTimeout(() => {
         ws.terminate();

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import WebSocket from 'ws';
+import { PCM_SOCKET } from '../pcm-socket.ts';
 import { baseUrl } from '../http.ts';
 import { CliError } from '../cli-error.ts';
 import { readAudioFile } from '../audio-decode.ts';
@@ -33,7 +34,7 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
   const clientId = opts.clientId ?? `cli-${Math.random().toString(36).slice(2, 10)}`;
   const wsUrl = new URL(`/api/v1/match/${clientId}`, url);
   wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(wsUrl);
+  const ws = new WebSocket(wsUrl, PCM_SOCKET);
   const matches: MatchData[] = [];
   let confirmedS = 0;
   let ready = false;
