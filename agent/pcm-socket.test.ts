@@ -19,7 +19,7 @@ async function offers(): Promise<{ url: string; extensions: Array<string | undef
 }
 
 afterEach(async () => {
-  await new Promise((r) => server?.close(r) ?? r(undefined));
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   server = null;
 });
 
