@@ -326,45 +326,44 @@ if (E2E) {
     // The runtime's CPU over the live queries: worker, MatchStream objects, shards and registry
     // together, i.e. what a second of query audio costs the deployed path per core.
     // wrangler dev runs two workerd processes, reported apart: the runtime and a proxy in front of it.
-    const { cpuSeconds, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
+    const { cpuDuring, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
     const workerd = procAvailable() ? descendants(server.process.pid!, 'workerd') : [];
     const runtime = workerd.filter(runsWorker);
     // The first lookup makes each shard read its rows from SQLite into memory, once per
     // object's lifetime: measured apart, with one short query, so the figure below is the steady cost.
-    const first0 = cpuSeconds(runtime);
-    await identifySamples(new URL(server.url), subset[0].samples.slice(0, RATE), RATE, { full: true, clientId: 'bench-first' });
-    const firstQueryCpuMs = 1000 * (cpuSeconds(runtime) - first0);
-    const cpu0 = cpuSeconds(workerd);
-    const runtime0 = cpuSeconds(runtime);
-    for (const [i, t] of subset.entries()) {
-      const rand = rng(hashTag(`e2e-${t.name}`));
-      for (let k = 0; k < 2; k++) {
-        const start = Math.floor(rand() * (t.samples.length - (QUERY_S + 1) * RATE));
-        const q = addNoise(t.samples.slice(start, start + QUERY_S * RATE), 10, k);
-        const s = performance.now();
-        const r = await identifySamples(new URL(server.url), q, RATE, { full: true, clientId: `bench-${i}-${k}` });
-        e2eWallPerAudio.push((performance.now() - s) / QUERY_S);
-        e2eQueries++;
-        if (r.match?.track_id === ids[i]) {
-          e2eOk++;
-          e2eTimes.push(r.first_match_s!);
+    const [firstQueryCpuS] = await cpuDuring([runtime], () => identifySamples(new URL(server.url), subset[0].samples.slice(0, RATE), RATE, { full: true, clientId: 'bench-first' }));
+    const [e2eCpuS, runtimeCpuS] = await cpuDuring([workerd, runtime], async () => {
+      for (const [i, t] of subset.entries()) {
+        const rand = rng(hashTag(`e2e-${t.name}`));
+        for (let k = 0; k < 2; k++) {
+          const start = Math.floor(rand() * (t.samples.length - (QUERY_S + 1) * RATE));
+          const q = addNoise(t.samples.slice(start, start + QUERY_S * RATE), 10, k);
+          const s = performance.now();
+          const r = await identifySamples(new URL(server.url), q, RATE, { full: true, clientId: `bench-${i}-${k}` });
+          e2eWallPerAudio.push((performance.now() - s) / QUERY_S);
+          e2eQueries++;
+          if (r.match?.track_id === ids[i]) {
+            e2eOk++;
+            e2eTimes.push(r.first_match_s!);
+          }
         }
       }
-    }
-    const e2eCpuS = cpuSeconds(workerd) - cpu0;
-    const runtimeCpuS = cpuSeconds(runtime) - runtime0;
+    });
     // What a connection costs whatever it streams (upgrade, limiter, registry, a matcher's
     // tables, close), from ten of 0.2 s each: a query of 10 s pays it once, a monitored stream
     // of hours once in hours. The rest of the figure above is the cost per second of audio.
     const CONNECT_AUDIO_S = 0.2;
-    const connect0 = cpuSeconds(runtime);
-    for (let i = 0; i < 10; i++) {
-      const t = subset[i % subset.length];
-      await identifySamples(new URL(server.url), addNoise(t.samples.slice(0, Math.round(CONNECT_AUDIO_S * RATE)), 10, i), RATE, { full: true, clientId: `bench-connect-${i}` });
-    }
-    const connectionCpuS = (cpuSeconds(runtime) - connect0) / 10;
+    const [connectCpuS] = await cpuDuring([runtime], async () => {
+      for (let i = 0; i < 10; i++) {
+        const t = subset[i % subset.length];
+        await identifySamples(new URL(server.url), addNoise(t.samples.slice(0, Math.round(CONNECT_AUDIO_S * RATE)), 10, i), RATE, { full: true, clientId: `bench-connect-${i}` });
+      }
+    });
+    const connectionCpuS = connectCpuS / 10;
     const steadyCpuS = runtimeCpuS - e2eQueries * connectionCpuS;
-    const perAudio = (cpuS: number) => (runtime.length ? (1000 * cpuS) / (e2eQueries * QUERY_S) : null);
+    // Null where /proc cannot say which process is the runtime.
+    const measured = (v: number) => (runtime.length ? v : null);
+    const perAudio = (cpuS: number) => measured((1000 * cpuS) / (e2eQueries * QUERY_S));
     const e2e = {
       ingest_json_x_realtime: jsonAudio / jsonWall,
       ingest_wav_x_realtime: wavAudio / wavWall,
@@ -375,12 +374,12 @@ if (E2E) {
       lookup_ms_per_audio_s_p50: percentile(e2eWallPerAudio, 50),
       lookup_x_realtime: 1000 / percentile(e2eWallPerAudio, 50),
       runtime_cpu_ms_per_audio_s: perAudio(runtimeCpuS),
-      runtime_cpu_x_realtime: runtime.length && runtimeCpuS > 0 ? (e2eQueries * QUERY_S) / runtimeCpuS : null,
+      runtime_cpu_x_realtime: runtimeCpuS > 0 ? measured((e2eQueries * QUERY_S) / runtimeCpuS) : null,
       dev_proxy_cpu_ms_per_audio_s: perAudio(e2eCpuS - runtimeCpuS),
       catalog_rows: catalogRows,
-      first_query_runtime_cpu_ms: runtime.length ? firstQueryCpuMs : null,
-      connection_runtime_cpu_ms: runtime.length ? 1000 * connectionCpuS : null,
-      runtime_cpu_ms_per_audio_s_beyond_connection: runtime.length ? (1000 * steadyCpuS) / (e2eQueries * (QUERY_S - CONNECT_AUDIO_S)) : null,
+      first_query_runtime_cpu_ms: measured(1000 * firstQueryCpuS),
+      connection_runtime_cpu_ms: measured(1000 * connectionCpuS),
+      runtime_cpu_ms_per_audio_s_beyond_connection: measured((1000 * steadyCpuS) / (e2eQueries * (QUERY_S - CONNECT_AUDIO_S))),
     };
     results.end_to_end = e2e;
     console.log('\nend to end on the local runtime (workerd, 4 catalog shards):');
@@ -389,7 +388,7 @@ if (E2E) {
     console.log(`  live queries (10 dB SNR, streamed faster than real time): top-1 ${e2eOk}/${e2eQueries}, first match p50 ${fmt(e2e.first_match_p50_s)} s, p90 ${fmt(e2e.first_match_p90_s)} s`);
     console.log(`  lookup through the MatchStream object: ${fmt(e2e.lookup_ms_per_audio_s_p50, 1)} ms wall per second of audio (p50) = ${fmt(e2e.lookup_x_realtime, 0)}× real time`);
     if (e2e.runtime_cpu_x_realtime !== null) {
-      console.log(`  first query after ingestion (1 s of audio; the shards read their ${catalogRows} rows into memory): ${fmt(firstQueryCpuMs, 0)} ms runtime CPU`);
+      console.log(`  first query after ingestion (1 s of audio; the shards read their ${catalogRows} rows into memory): ${fmt(e2e.first_query_runtime_cpu_ms!, 0)} ms runtime CPU`);
       console.log(`  runtime CPU over those queries (worker, MatchStream, shards, registry): ${fmt(e2e.runtime_cpu_ms_per_audio_s!, 1)} ms per second of audio = ${fmt(e2e.runtime_cpu_x_realtime, 0)}× real time per core; wrangler dev's proxy in front of it another ${fmt(e2e.dev_proxy_cpu_ms_per_audio_s!, 1)} ms`);
       const beyond = e2e.runtime_cpu_ms_per_audio_s_beyond_connection!;
       console.log(`    of which each connection, whatever it streams: ${fmt(e2e.connection_runtime_cpu_ms!, 1)} ms (10 of ${CONNECT_AUDIO_S} s); beyond that ${fmt(beyond, 1)} ms per second of audio = ${fmt(1000 / beyond, 0)}× real time per core`);

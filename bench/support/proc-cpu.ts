@@ -40,6 +40,13 @@ export function cpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + (cpuOf(pid) ?? 0), 0);
 }
 
+/** The CPU seconds each group of processes used while `run` ran. */
+export async function cpuDuring(groups: number[][], run: () => Promise<unknown>): Promise<number[]> {
+  const before = groups.map(cpuSeconds);
+  await run();
+  return groups.map((pids, i) => cpuSeconds(pids) - before[i]);
+}
+
 export function procAvailable(): boolean {
   try {
     readFileSync('/proc/self/stat');

@@ -52,35 +52,37 @@ export class CatalogShard extends DurableObject<Env> {
 
   /** Stores landmarks of one track; returns how many rows are new. */
   async insert(track: number, hashes: Uint32Array | number[], times: Int32Array | number[]): Promise<number> {
-    const before = this.landmarkCount();
+    let stored: number;
     try {
-      this.insertStored(track, hashes, times);
+      stored = this.insertStored(track, hashes, times);
     } catch (e) {
       // Some batches may be stored: the copy is read afresh rather than guessed at.
       this.dropCache();
       throw e;
     }
-    const stored = this.landmarkCount() - before;
     // The copy takes the same rows; should it ever disagree with SQLite, or outgrow its bound, it goes.
     if (this.cache && (this.cache.insertUnique(track, hashes, times) !== stored || this.cache.size > this.cacheRows())) this.dropCache();
     return stored;
   }
 
-  private insertStored(track: number, hashes: Uint32Array | number[], times: Int32Array | number[]): void {
+  /** Returns the rows that were new: what each statement wrote (rows already there are ignored, not written). */
+  private insertStored(track: number, hashes: Uint32Array | number[], times: Int32Array | number[]): number {
     // One statement per batch: json_each unpacks the rows inside SQLite, far
     // cheaper than a statement per row. Each row travels as one integer,
     // hash · 2^31 + time (below 2^53, so exact in JSON and in a double).
     const BATCH = 50_000;
+    let written = 0;
     for (let i = 0; i < hashes.length; i += BATCH) {
       const end = Math.min(hashes.length, i + BATCH);
       const packed = new Array<number>(end - i);
       for (let j = i; j < end; j++) packed[j - i] = hashes[j] * 2147483648 + times[j];
-      this.sql.exec(
+      written += this.sql.exec(
         'INSERT OR IGNORE INTO landmarks (hash, track, t) SELECT value >> 31, ?1, value & 2147483647 FROM json_each(?2)',
         track,
         JSON.stringify(packed),
-      );
+      ).rowsWritten;
     }
+    return written;
   }
 
   /**
@@ -133,7 +135,7 @@ export class CatalogShard extends DurableObject<Env> {
   /** The in-memory copy of the landmarks, read now if need be; null when the shard is too large to hold. */
   private cached(): MemoryIndex | null {
     if (this.cache || this.uncached) return this.cache;
-    const n = this.landmarkCount();
+    const { n, lo, hi } = this.sql.exec<{ n: number; lo: number | null; hi: number | null }>('SELECT count(*) AS n, min(hash) AS lo, max(hash) AS hi FROM landmarks').one();
     if (n > this.cacheRows()) {
       this.uncached = true;
       return null;
@@ -142,18 +144,19 @@ export class CatalogShard extends DurableObject<Env> {
     // Three JSON arrays per range of hashes: built inside SQLite and parsed
     // natively, a third of the CPU of a cursor's row arrays. Ranges keep the
     // strings small whatever the shard holds.
-    const bounds = this.sql.exec<{ lo: number | null; hi: number | null }>('SELECT min(hash) AS lo, max(hash) AS hi FROM landmarks').one();
-    let r = 0;
-    if (bounds.lo !== null && bounds.hi !== null) {
-      const step = Math.ceil((bounds.hi - bounds.lo + 1) / Math.max(1, Math.ceil(n / LOAD_ROWS)));
-      for (let a = bounds.lo; a <= bounds.hi; a += step) {
-        const [h, tr, tt] = this.sql
-          .exec('SELECT json_group_array(hash), json_group_array(track), json_group_array(t) FROM (SELECT hash, track, t FROM landmarks WHERE hash >= ?1 AND hash < ?2 ORDER BY hash)', a, a + step)
-          .raw<[string, string, string]>()
-          .next().value!;
-        rows.hashes.set(JSON.parse(h) as number[], r);
-        rows.tracks.set(JSON.parse(tr) as number[], r);
-        const times = JSON.parse(tt) as number[];
+    if (lo !== null && hi !== null) {
+      const step = Math.ceil((hi - lo + 1) / Math.max(1, Math.ceil(n / LOAD_ROWS)));
+      for (let a = lo, r = 0; a <= hi; a += step) {
+        const part = this.sql
+          .exec<{ h: string; tr: string; tt: string }>(
+            'SELECT json_group_array(hash) AS h, json_group_array(track) AS tr, json_group_array(t) AS tt FROM (SELECT hash, track, t FROM landmarks WHERE hash >= ?1 AND hash < ?2 ORDER BY hash)',
+            a,
+            a + step,
+          )
+          .one();
+        const times = JSON.parse(part.tt) as number[];
+        rows.hashes.set(JSON.parse(part.h) as number[], r);
+        rows.tracks.set(JSON.parse(part.tr) as number[], r);
         rows.times.set(times, r);
         r += times.length;
       }

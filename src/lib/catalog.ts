@@ -34,12 +34,21 @@ export function registry(env: Env) {
   return shardStub(env, 0);
 }
 
+/**
+ * Each shard's share of `hashes` (and of `times`, when given), as typed
+ * arrays: an RPC copies those whole, where it clones a number[] element by
+ * element. Shards are counted first, so every array has its exact size.
+ */
 function split(hashes: ArrayLike<number>, times: ArrayLike<number> | null, shards: number) {
-  const parts = Array.from({ length: shards }, () => ({ hashes: [] as number[], times: [] as number[] }));
+  const shardOfRow = new Uint16Array(hashes.length);
+  const counts = new Uint32Array(shards);
+  for (let i = 0; i < hashes.length; i++) counts[(shardOfRow[i] = shardOf(hashes[i], shards))]++;
+  const parts = Array.from(counts, (n) => ({ hashes: new Uint32Array(n), times: new Int32Array(times ? n : 0), n: 0 }));
   for (let i = 0; i < hashes.length; i++) {
-    const p = parts[shardOf(hashes[i], shards)];
-    p.hashes.push(hashes[i]);
-    if (times) p.times.push(times[i]);
+    const p = parts[shardOfRow[i]];
+    p.hashes[p.n] = hashes[i];
+    if (times) p.times[p.n] = times[i];
+    p.n++;
   }
   return parts;
 }
@@ -47,8 +56,7 @@ function split(hashes: ArrayLike<number>, times: ArrayLike<number> | null, shard
 /** Catalog rows of the given hashes, from all shards in parallel (a hash's rows all live in one shard, so the cap is exact). */
 export async function lookupCatalog(env: Env, hashes: ArrayLike<number>, maxRowsPerHash?: number): Promise<IndexRows> {
   const parts = split(hashes, null, shardCount(env));
-  // Hashes go out as typed arrays too: an RPC clones a number[] element by element.
-  const results = await Promise.all(parts.map((p, i) => (p.hashes.length ? shardStub(env, i).lookup(Uint32Array.from(p.hashes), maxRowsPerHash) : null)));
+  const results = await Promise.all(parts.map((p, i) => (p.hashes.length ? shardStub(env, i).lookup(p.hashes, maxRowsPerHash) : null)));
   let rows = 0;
   for (const r of results) rows += r ? r.hashes.length : 0;
   const out = { hashes: new Uint32Array(rows), tracks: new Int32Array(rows), times: new Int32Array(rows) };

@@ -3,7 +3,7 @@ import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { api, sleep } from './helpers.ts';
 import { ADMIN, RATE, ingest, track, uploadWav } from './match-fixtures.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
-import { FINGERPRINT_PRESETS, MemoryIndex, fingerprintSignal } from '../../wasm/fingerprint/index.ts';
+import { FINGERPRINT_PRESETS, MemoryIndex, fingerprintSignal, type IndexRows } from '../../wasm/fingerprint/index.ts';
 import { lookupCatalog, shardCount, shardStub } from '../../src/lib/catalog.ts';
 import type { CatalogShard } from '../../src/durable/catalog-shard.ts';
 import { FINGERPRINT_VERSION, type IngestAccepted, type Track, type TrackList } from '../../src/protocol/index.ts';
@@ -14,6 +14,11 @@ function postJson(body: unknown, headers: Record<string, string> = ADMIN): Promi
 
 async function errorCode(res: Response): Promise<string> {
   return ((await res.json()) as { error: { code: string } }).error.code;
+}
+
+/** Catalog rows as sorted hash/track/time strings: answers compare whatever order they come in. */
+function rowsOf(r: IndexRows): string[] {
+  return Array.from(r.hashes, (h, i) => `${h}/${r.tracks[i]}/${r.times[i]}`).sort();
 }
 
 let first: IngestAccepted;
@@ -95,12 +100,10 @@ describe('catalog lookups', () => {
       reference.add(((await res.json()) as IngestAccepted).track_id, m.hashes, m.times);
     }
     const query = [popular + 120, popular + 7, popular, ...Array.from({ length: 110 }, (_, i) => popular + 1 + i)];
-    const triples = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
-      Array.from(r.hashes, (h, i) => `${h}/${r.tracks[i]}/${r.times[i]}`).sort();
     for (const cap of [48, 100]) {
       const got = await lookupCatalog(env, query, cap);
       expect(got.hashes).toBeInstanceOf(Uint32Array);
-      expect(triples(got)).toEqual(triples(reference.lookup(query, cap)));
+      expect(rowsOf(got)).toEqual(rowsOf(reference.lookup(query, cap)));
       // 70 rows of the popular hash: over the first cap, within the second.
       expect(Array.from(got.hashes).filter((h) => h === popular).length).toBe(cap === 48 ? 0 : 70);
       expect(got.hashes.length).toBe(150 + (cap === 48 ? 0 : 70));
@@ -112,8 +115,6 @@ describe("a shard's in-memory copy", () => {
   it('answers what SQLite answers, and follows inserts and removals', async () => {
     // A shard of its own, outside the routing, so no other test adds rows to it.
     const stub = env.CATALOG.get(env.CATALOG.idFromName('memory-copy-test'));
-    const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
-      Array.from(r.hashes, (h, i) => `${h}/${r.tracks[i]}/${r.times[i]}`).sort();
     const query = [7, 8, 9, 500, 123456, 4_000_000, 3, 7];
     const reference = new MemoryIndex();
     const check = async (cap: number) => {

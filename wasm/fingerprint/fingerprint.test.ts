@@ -10,6 +10,12 @@ import { FINGERPRINT_PRESETS, fingerprintSignal, LiveMatcher, MemoryIndex, type 
 import { addNoise, changeSpeed, gain, noise, rms, rng, synthMusic, telephone } from './test-signals.ts';
 import { AlignTable } from './align-table.ts';
 import { buildCatalog, excerpt, RATE, streamQuery, type Catalog } from './fingerprint.shared-cases.ts';
+import type { IndexRows } from './matcher.ts';
+
+/** Index rows as sorted hash:track@time strings: answers compare whatever order they come in. */
+function rowsOf(r: IndexRows): string[] {
+  return Array.from(r.hashes, (h, i) => `${h}:${r.tracks[i]}@${r.times[i]}`).sort();
+}
 
 let kiss: KissFFT;
 let catalog: Catalog;
@@ -279,8 +285,6 @@ describe('speed search after a match', () => {
     const times = [10, 11, 12, 13, 14, 15, 16];
     const added = new MemoryIndex();
     hashes.forEach((h, i) => added.add(tracks[i], [h], [times[i]]));
-    const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
-      Array.from(r.hashes, (h, i) => `${h}:${r.tracks[i]}@${r.times[i]}`).sort();
     const query = [700_000, 3, 4, 9, 2 ** 31 + 7, 3, 2 ** 32 - 1, 2 ** 31 + 8];
     for (const directTable of [true, false]) {
       const packed = MemoryIndex.fromSortedRows({ hashes, tracks, times }, { directTable });
@@ -306,8 +310,6 @@ describe('speed search after a match', () => {
     expect(index.insertUnique(1, [3, 3], [5, 6])).toBe(1);
     fresh.add(1, [3], [6]);
     expect(index.size).toBe(fresh.size);
-    const rowsOf = (r: { hashes: ArrayLike<number>; tracks: ArrayLike<number>; times: ArrayLike<number> }) =>
-      Array.from(r.hashes, (h, i) => `${h}:${r.tracks[i]}@${r.times[i]}`).sort();
     const query = [1, 2, 3, 9, 12];
     for (const cap of [Infinity, 2]) expect(rowsOf(index.lookup(query, cap))).toEqual(rowsOf(fresh.lookup(query, cap)));
     index.remove(4);

@@ -193,12 +193,8 @@ export class MemoryIndex {
       }
     }
     copyOld(oldHashes.length);
-    first[d] = n;
     const added = n - this.entries;
-    this.entries = n;
-    const packedHashes = hs.slice(0, d);
-    const packedFirst = first.slice(0, d + 1);
-    this.packed = this.packedOf(packedHashes, packedFirst, rows.slice(0, 2 * n));
+    this.settle(hs, first, rows, d, n);
     return added;
   }
 
@@ -222,11 +218,14 @@ export class MemoryIndex {
       hs[d] = p.hashes[i];
       first[d++] = start;
     }
+    this.settle(hs, first, rows, d, n);
+  }
+
+  /** Makes the first `d` hashes and `n` rows of arrays sized for the worst case the packed copy. */
+  private settle(hs: Uint32Array, first: Uint32Array, rows: Int32Array, d: number, n: number): void {
     first[d] = n;
     this.entries = n;
-    const packedHashes = hs.slice(0, d);
-    const packedFirst = first.slice(0, d + 1);
-    this.packed = this.packedOf(packedHashes, packedFirst, rows.slice(0, 2 * n));
+    this.packed = this.packedOf(hs.slice(0, d), first.slice(0, d + 1), rows.slice(0, 2 * n));
   }
 
   /** The editable form, unpacked again (rows in the same order) if a lookup packed it. */
