@@ -62,6 +62,18 @@ const TRACK_CACHE_MS = 5_000;
  * only its wall-clock arrival may lag by up to a batch.
  */
 const BATCH_S = 0.5;
+/**
+ * The batch while the stream's track is known. A round trip to the shards
+ * costs the runtime ~0.4 ms of CPU per shard whatever it carries, and once
+ * decided the matcher pairs one speed hypothesis and sends a fifth of the
+ * hashes: at 0.5 s that fixed cost was about a third of a matched stream's
+ * CPU. What waits longer is news of a track change, which the sliding
+ * window takes seconds of audio to establish anyway: up to 1.5 s more in
+ * wall time, and, for a new track at another speed, up to 1.5 s more audio,
+ * as a batch is fingerprinted with the speeds searched when it began. Once
+ * the decision lapses, batches are short again.
+ */
+const DECIDED_BATCH_S = 2;
 /** Audio a stream may send ahead of real time (seconds of audio), unless MATCH_BURST_S says otherwise. */
 const DEFAULT_BURST_S = 12;
 
@@ -86,6 +98,7 @@ export class MatchStream extends DurableObject<Env> {
       ...this.summary(a, live),
       landmarks: live?.matcher.landmarks ?? 0,
       lookups: live?.matcher.lookups ?? 0,
+      lookup_rounds: live?.matcher.lookupRounds ?? 0,
       matches_reported: live?.matchesReported ?? 0,
       errors_sent: this.errors.get(ws) ?? 0,
       queued_s: Math.round((live?.queuedS ?? 0) * 1000) / 1000,
@@ -222,7 +235,7 @@ export class MatchStream extends DurableObject<Env> {
     live.queuedS += seconds;
     live.pending.push(samples);
     live.pendingS += seconds;
-    if (live.pendingS >= BATCH_S - 1e-9) await this.flush(ws, a, live);
+    if (live.pendingS >= (live.matcher.decided ? DECIDED_BATCH_S : BATCH_S) - 1e-9) await this.flush(ws, a, live);
   }
 
   /** Hands the frames received so far to the matcher as one batch, behind any batch still matching. */

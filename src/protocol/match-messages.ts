@@ -81,7 +81,9 @@ export interface LiveStreamSummary {
 
 export interface LiveStreamDetail extends LiveStreamSummary {
   landmarks: number;
+  /** Distinct landmark hashes looked up in the catalog, and the round trips to the shards that carried them. */
   lookups: number;
+  lookup_rounds: number;
   matches_reported: number;
   errors_sent: number;
   queued_s: number;

@@ -178,6 +178,28 @@ describe('monitoring of live streams', () => {
     expect((await api('/api/v1/monitoring/live-streams/monitored', { headers: ADMIN })).status).toBe(404);
   });
 
+  it('counts lookups, and looks the catalog up less often once the track is known', async () => {
+    const rounds = async (id: string, audio: Float32Array) => {
+      const s = await openMatch(id);
+      await hello(s);
+      s.sendAudio(audio);
+      s.send({ type: 'end' });
+      await s.next('ended');
+      const detail = (await (await api(`/api/v1/monitoring/live-streams/${id}`, { headers: ADMIN })).json()) as LiveStreamDetail;
+      s.close();
+      return { detail, matched: s.messages.some((m) => m.type === 'match') };
+    };
+    // 10 s in 0.1 s frames: twenty 0.5 s batches while nothing is known.
+    const unknown = await rounds('rounds-unknown', synthMusic(4243, 10, RATE, 3));
+    expect(unknown.matched).toBe(false);
+    expect(unknown.detail.lookup_rounds).toBeGreaterThanOrEqual(18);
+    expect(unknown.detail.lookups).toBeGreaterThan(unknown.detail.lookup_rounds);
+    // Matched within 3 s (at most six short batches), then 2 s batches.
+    const known = await rounds('rounds-known', excerpt(1, 4, 10));
+    expect(known.matched).toBe(true);
+    expect(known.detail.lookup_rounds).toBeLessThanOrEqual(10);
+  });
+
   it('refuses monitoring without the admin token', async () => {
     expect((await api('/api/v1/monitoring/live-streams')).status).toBe(401);
     expect((await api('/api/v1/monitoring/live-streams/x', { method: 'DELETE', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);

@@ -64,7 +64,11 @@ export class LiveMatcher {
   /** The match most recently reported. */
   current: LiveMatch | null = null;
   landmarks = 0;
+  /** Distinct hashes looked up, and the lookups (catalog round trips) that carried them. */
   lookups = 0;
+  lookupRounds = 0;
+  /** Whether the latest decision named a track: the stream's track is known for now. */
+  decided = false;
   private pendingVotes = 0;
   private decidedAtS = -Infinity;
   /** Steps of the current push, reused from push to push (a push of small frames is one step). */
@@ -123,6 +127,7 @@ export class LiveMatcher {
         let n = 0;
         for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i];
         this.lookups += n;
+        this.lookupRounds++;
         rows = await this.lookup(sorted.subarray(0, n), this.voter.cfg.maxRowsPerHash);
       }
       const runs = this.voter.indexRows(rows);
@@ -153,6 +158,7 @@ export class LiveMatcher {
     this.pendingVotes = 0;
     this.decidedAtS = audioS;
     const c = this.voter.decide();
+    this.decided = c !== null;
     // Speed hypotheses are searched only while nothing is decided: once the
     // stream's track and speed are known, pairing the other four only pays
     // for votes that cannot change the answer. A change of track first
@@ -194,6 +200,7 @@ export class LiveMatcher {
   resetVotes(): void {
     this.voter.reset();
     this.current = null;
+    this.decided = false;
     this.fingerprinter.focus(null);
   }
 
