@@ -64,7 +64,7 @@ const TRACK_CACHE_MS = 5_000;
 const BATCH_S = 0.5;
 /**
  * The batch while the stream's track is known. A round trip to the shards
- * costs the runtime ~0.4 ms of CPU per shard whatever it carries, and once
+ * cost the local runtime ~0.4 ms of CPU per shard whatever it carried, and once
  * decided the matcher pairs one speed hypothesis and sends a fifth of the
  * hashes: at 0.5 s that fixed cost was about a third of a matched stream's
  * CPU. What waits longer is news of a track change, which the sliding

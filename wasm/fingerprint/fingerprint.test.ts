@@ -224,16 +224,23 @@ describe('speed search after a match', () => {
     q.set(b, a.length);
     const matches: LiveMatch[] = [];
     const active: number[] = [];
+    // Whether a decision held, at each step of the second track before its match.
+    const decidedInB: boolean[] = [];
     try {
       for (let o = 0; o < q.length; o += step) {
         const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
         if (r.match) matches.push(r.match);
         if (o + step >= a.length && o < a.length) active.push(m.fingerprinter.activeSpeeds);
+        if (o >= a.length && matches.length === 1) decidedInB.push(m.decided);
       }
     } finally {
       m.dispose();
     }
     expect(active).toEqual([1]);
+    // The first track's decision holds into the second, lapses, and the new one holds.
+    expect(decidedInB[0]).toBe(true);
+    expect(decidedInB).toContain(false);
+    expect(m.decided).toBe(true);
     expect(matches.map((x) => x.track)).toEqual([3, 6]);
     expect(matches[1].speed).toBe(1.03);
   });
@@ -253,6 +260,7 @@ describe('speed search after a match', () => {
     }
     const small = await streamQuery(kiss, catalog.index, q);
     expect(lookups).toBe(1);
+    expect(m.lookupRounds).toBe(1);
     expect(whole.match).toEqual(small.matches[0]);
   });
 
