@@ -210,7 +210,8 @@ export class MatchStream extends DurableObject<Env> {
   }
 
   private async onAudio(ws: WebSocket, data: ArrayBuffer): Promise<void> {
-    const a = this.live.get(ws)?.attachment ?? this.attachment(ws);
+    const known = this.live.get(ws);
+    const a = known?.attachment ?? this.attachment(ws);
     if (a.sample_rate === null || a.format === null) return this.sendError(ws, 'invalid_state', 'send a hello with sample_rate and format before audio');
     if (data.byteLength > MAX_MATCH_FRAME_BYTES) return this.sendError(ws, 'too_large', `audio frames are limited to ${MAX_MATCH_FRAME_BYTES} bytes`);
     const width = a.format === 'f32' ? 4 : 2;
@@ -219,7 +220,7 @@ export class MatchStream extends DurableObject<Env> {
     }
     const samples = decodePcm(data, a.format);
     if (!samples) return this.sendError(ws, 'bad_request', 'the frame holds samples that are not finite numbers');
-    const live = await this.liveFor(ws, a);
+    const live = known ?? (await this.liveFor(ws, a));
     const seconds = samples.length / a.sample_rate;
     // Real time plus a burst, as for analysis streams: a live source cannot
     // run ahead of the clock, and a client that does makes the object match
@@ -422,35 +423,21 @@ export class MatchStream extends DurableObject<Env> {
   }
 }
 
-/** Whether typed arrays here are little-endian, as the wire format is (every Workers host is). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** Little-endian mono PCM to Float32; null when a float sample is NaN or infinite. */
+/**
+ * Little-endian mono PCM to Float32; null when a float sample is NaN or
+ * infinite. Typed arrays read the wire's byte order as it is: every Workers
+ * host is little-endian (the analysis stream views its frames the same way).
+ */
 function decodePcm(data: ArrayBuffer, format: MatchFormat): Float32Array | null {
   if (format === 's16') {
-    const out = new Float32Array(data.byteLength / 2);
-    if (LITTLE_ENDIAN) {
-      const pcm = new Int16Array(data);
-      for (let i = 0; i < out.length; i++) out[i] = pcm[i] / 32768;
-    } else {
-      const view = new DataView(data);
-      for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true) / 32768;
-    }
+    const pcm = new Int16Array(data);
+    const out = new Float32Array(pcm.length);
+    for (let i = 0; i < out.length; i++) out[i] = pcm[i] / 32768;
     return out;
   }
-  if (LITTLE_ENDIAN) {
-    // The message's own buffer, viewed: nothing else holds it.
-    const out = new Float32Array(data);
-    // x − x is 0 for every finite x and NaN for NaN and ±Infinity.
-    for (let i = 0; i < out.length; i++) if (out[i] - out[i] !== 0) return null;
-    return out;
-  }
-  const view = new DataView(data);
-  const out = new Float32Array(data.byteLength / 4);
-  for (let i = 0; i < out.length; i++) {
-    const v = view.getFloat32(4 * i, true);
-    if (!Number.isFinite(v)) return null;
-    out[i] = v;
-  }
+  // The message's own buffer, viewed: nothing else holds it.
+  const out = new Float32Array(data);
+  // x − x is 0 for every finite x and NaN for NaN and ±Infinity.
+  for (let i = 0; i < out.length; i++) if (out[i] - out[i] !== 0) return null;
   return out;
 }

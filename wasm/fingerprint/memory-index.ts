@@ -165,14 +165,7 @@ export class MemoryIndex {
     };
     for (let j = 0; j < m; ) {
       const h = hashes[order[j]];
-      let lo = i;
-      let hi = oldHashes.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (oldHashes[mid] < h) lo = mid + 1;
-        else hi = mid;
-      }
-      copyOld(lo);
+      copyOld(lowerBound(oldHashes, h, i, oldHashes.length));
       const start = n;
       if (i < oldHashes.length && oldHashes[i] === h) copyOld(i + 1);
       else {
@@ -313,11 +306,7 @@ export class MemoryIndex {
       lo = p.buckets[b];
       hi = p.buckets[b + 1];
     }
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (p.hashes[mid] < h) lo = mid + 1;
-      else hi = mid;
-    }
+    lo = lowerBound(p.hashes, h, lo, hi);
     if (lo < p.hashes.length && p.hashes[lo] === h) {
       out[0] = p.first[lo];
       out[1] = p.first[lo + 1];
@@ -387,4 +376,14 @@ export class MemoryIndex {
     }
     return out;
   }
+}
+
+/** The first index in `lo` … `hi` of ascending `sorted` whose value is not below `h` (`hi` if none). */
+function lowerBound(sorted: Uint32Array, h: number, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < h) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
