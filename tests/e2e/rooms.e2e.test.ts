@@ -37,9 +37,6 @@ describe('rooms end to end', () => {
     await ctl.play();
     await changed;
     await new Promise((r) => setTimeout(r, 300));
-    // Compared once both clocks have settled, as a viewer's display is: on a
-    // loaded machine a few early samples can leave an estimate ms off.
-    await until(() => a.sync.settled && b.sync.settled, 15_000, 'both viewers to settle their clock sync');
     const pa = a.position()!;
     const pb = b.position()!;
     expect(pa.playing).toBe(true);
