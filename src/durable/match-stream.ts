@@ -74,6 +74,20 @@ const BATCH_S = 0.5;
  * the decision lapses, batches are short again.
  */
 const DECIDED_BATCH_S = 2;
+/**
+ * The batch once nothing has been known for a whole vote window. A monitored
+ * stream spends most of its life on talk, adverts and music outside the
+ * catalog, searching every speed; there the round trips were most of its CPU.
+ * Decisions still come every 0.1 s of audio, so `audio_s` does not change;
+ * the next match may reach the client up to 0.5 s later in wall time, when
+ * nobody has been told anything for at least that window.
+ */
+const UNKNOWN_BATCH_S = 1;
+
+function batchSeconds(m: LiveMatcher): number {
+  if (m.decided) return DECIDED_BATCH_S;
+  return m.unknownForS >= m.voter.cfg.windowS ? UNKNOWN_BATCH_S : BATCH_S;
+}
 /** Audio a stream may send ahead of real time (seconds of audio), unless MATCH_BURST_S says otherwise. */
 const DEFAULT_BURST_S = 12;
 
@@ -236,7 +250,7 @@ export class MatchStream extends DurableObject<Env> {
     live.queuedS += seconds;
     live.pending.push(samples);
     live.pendingS += seconds;
-    if (live.pendingS >= (live.matcher.decided ? DECIDED_BATCH_S : BATCH_S) - 1e-9) await this.flush(ws, a, live);
+    if (live.pendingS >= batchSeconds(live.matcher) - 1e-9) await this.flush(ws, a, live);
   }
 
   /** Hands the frames received so far to the matcher as one batch, behind any batch still matching. */

@@ -200,6 +200,29 @@ describe('monitoring of live streams', () => {
     expect(known.detail.lookup_rounds).toBeLessThanOrEqual(10);
   });
 
+  it('looks the catalog up less often after a vote window of unknown audio, and still matches the next track as soon', async () => {
+    const s = await openMatch('rounds-long-unknown');
+    await hello(s);
+    const q = new Float32Array(RATE * 26);
+    q.set(synthMusic(4244, 20, RATE, 3));
+    q.set(excerpt(0, 4, 6), RATE * 20);
+    s.sendAudio(q);
+    s.send({ type: 'end' });
+    await s.next('ended', 15000);
+    const matches = s.messages.filter((m) => m.type === 'match');
+    expect(matches.map((m) => m.data.track_id)).toEqual([ingested[0].track_id]);
+    expect(Math.abs(matches[0].data.offset_s - (4 - 20))).toBeLessThan(0.06);
+    // Decided within 3 s of the track starting, as on a fresh stream: batches change when a decision arrives, not what it is.
+    expect(matches[0].data.audio_s).toBeGreaterThan(20);
+    expect(matches[0].data.audio_s).toBeLessThanOrEqual(23);
+    const detail = (await (await api('/api/v1/monitoring/live-streams/rounds-long-unknown', { headers: ADMIN })).json()) as LiveStreamDetail;
+    // 24 half-second batches in the first 12 s, then 1 s batches until the match, then 2 s ones: ~37.
+    // Half-second batches throughout would make ~48.
+    expect(detail.lookup_rounds).toBeGreaterThanOrEqual(30);
+    expect(detail.lookup_rounds).toBeLessThanOrEqual(40);
+    s.close();
+  });
+
   it('refuses monitoring without the admin token', async () => {
     expect((await api('/api/v1/monitoring/live-streams')).status).toBe(401);
     expect((await api('/api/v1/monitoring/live-streams/x', { method: 'DELETE', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);

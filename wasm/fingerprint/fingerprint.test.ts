@@ -226,12 +226,18 @@ describe('speed search after a match', () => {
     const active: number[] = [];
     // Whether a decision held, at each step of the second track before its match.
     const decidedInB: boolean[] = [];
+    // How long the track has been unknown (unknownForS), while nothing was decided: before the first match, and in the lapse.
+    const unknownBefore: number[] = [];
+    const unknownInLapse: number[] = [];
     try {
       for (let o = 0; o < q.length; o += step) {
         const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
         if (r.match) matches.push(r.match);
         if (o + step >= a.length && o < a.length) active.push(m.fingerprinter.activeSpeeds);
         if (o >= a.length && matches.length === 1) decidedInB.push(m.decided);
+        if (m.decided) expect(m.unknownForS).toBe(0);
+        else if (matches.length === 0) unknownBefore.push(m.unknownForS - m.audioS);
+        else if (matches.length === 1) unknownInLapse.push(m.unknownForS);
       }
     } finally {
       m.dispose();
@@ -241,6 +247,12 @@ describe('speed search after a match', () => {
     expect(decidedInB[0]).toBe(true);
     expect(decidedInB).toContain(false);
     expect(m.decided).toBe(true);
+    // Unknown since the stream began until the first match; in the lapse, since the first track's last decision, not since the start.
+    expect(unknownBefore.length).toBeGreaterThan(0);
+    for (const d of unknownBefore) expect(Math.abs(d)).toBeLessThan(1e-9);
+    expect(unknownInLapse.length).toBeGreaterThan(0);
+    expect(Math.min(...unknownInLapse)).toBeGreaterThan(0);
+    expect(Math.max(...unknownInLapse)).toBeLessThan(8);
     expect(matches.map((x) => x.track)).toEqual([3, 6]);
     expect(matches[1].speed).toBe(1.03);
   });

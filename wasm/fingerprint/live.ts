@@ -69,6 +69,8 @@ export class LiveMatcher {
   lookupRounds = 0;
   /** Whether the latest decision named a track: the stream's track is known for now. */
   decided = false;
+  /** Audio (s) at the latest decision that named a track, or where the stream (or its reset) began. */
+  private knownAtS = 0;
   private pendingVotes = 0;
   private decidedAtS = -Infinity;
   /** Steps of the current push, reused from push to push (a push of small frames is one step). */
@@ -84,6 +86,11 @@ export class LiveMatcher {
 
   get audioS(): number {
     return this.fingerprinter.audioS;
+  }
+
+  /** Seconds of audio since the stream's track was last known (since it began if never); 0 while it is. */
+  get unknownForS(): number {
+    return this.decided ? 0 : this.audioS - this.knownAtS;
   }
 
   /**
@@ -159,6 +166,7 @@ export class LiveMatcher {
     this.decidedAtS = audioS;
     const c = this.voter.decide();
     this.decided = c !== null;
+    if (c) this.knownAtS = audioS;
     // Speed hypotheses are searched only while nothing is decided: once the
     // stream's track and speed are known, pairing the other four only pays
     // for votes that cannot change the answer. A change of track first
@@ -201,6 +209,7 @@ export class LiveMatcher {
     this.voter.reset();
     this.current = null;
     this.decided = false;
+    this.knownAtS = this.audioS;
     this.fingerprinter.focus(null);
   }
 
