@@ -30,4 +30,28 @@ describe('sockets that carry PCM', () => {
     await AnalysisStreamClient.connect(`${s.url.replace('http', 'ws')}/api/v1/analysis/x`, { role: 'source', sampleRate: 22050, connectTimeoutMs: 2000 }).catch(() => undefined);
     expect(s.extensions).toEqual([undefined, undefined]);
   });
+
+  it('identify streams half-second frames: the server matches no smaller batch, and every message costs it CPU', async () => {
+    const frames: number[] = [];
+    server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    server.on('connection', (ws) => {
+      let samples = 0;
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) {
+          frames.push((data as Buffer).byteLength);
+          samples += (data as Buffer).byteLength / 4;
+          return;
+        }
+        const msg = JSON.parse(String(data)) as { type: string };
+        if (msg.type === 'hello') ws.send(JSON.stringify({ type: 'ready', data: { client_id: 'x', sample_rate: 22050, format: 'f32', burst_s: 12 } }));
+        if (msg.type === 'end') ws.send(JSON.stringify({ type: 'ended', data: { audio_s: samples / 22050, state: 'listening', match: null } }));
+      });
+    });
+    await new Promise((r) => server!.once('listening', r));
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const r = await identifySamples(url, new Float32Array(Math.round(22050 * 2.2)), 22050, { clientId: 'x', full: true });
+    expect(r.match).toBeNull();
+    // 2.2 s: four frames of 0.5 s (11025 samples of 4 bytes) and the 0.2 s left.
+    expect(frames).toEqual([44100, 44100, 44100, 44100, 17640]);
+  });
 });
