@@ -42,6 +42,8 @@ interface Live {
   /** Frames received but not yet handed to the matcher (see BATCH_S). */
   pending: Float32Array[];
   pendingS: number;
+  /** Binary frames received (see LiveStreamDetail.frames). */
+  frames: number;
   /** Audio-rate allowance in seconds of audio, refilled at real time up to the burst. */
   rate: TokenBucket;
   lastStatusS: number;
@@ -113,6 +115,7 @@ export class MatchStream extends DurableObject<Env> {
       landmarks: live?.matcher.landmarks ?? 0,
       lookups: live?.matcher.lookups ?? 0,
       lookup_rounds: live?.matcher.lookupRounds ?? 0,
+      frames: live?.frames ?? 0,
       matches_reported: live?.matchesReported ?? 0,
       errors_sent: this.errors.get(ws) ?? 0,
       queued_s: Math.round((live?.queuedS ?? 0) * 1000) / 1000,
@@ -247,6 +250,7 @@ export class MatchStream extends DurableObject<Env> {
       return this.sendError(ws, 'rate_limited', `more than ${MAX_QUEUED_S} s of audio waiting to be matched; frame dropped`);
     }
     live.rate.take(now, seconds);
+    live.frames++;
     live.queuedS += seconds;
     live.pending.push(samples);
     live.pendingS += seconds;
@@ -342,6 +346,7 @@ export class MatchStream extends DurableObject<Env> {
       queuedS: 0,
       pending: [],
       pendingS: 0,
+      frames: 0,
       rate: new TokenBucket(1, this.burstS()),
       lastStatusS: 0,
       lastRegistryS: 0,

@@ -84,6 +84,8 @@ export interface LiveStreamDetail extends LiveStreamSummary {
   /** Distinct landmark hashes looked up in the catalog, and the round trips to the shards that carried them. */
   lookups: number;
   lookup_rounds: number;
+  /** Binary frames received: many small ones cost the service more than a few large ones for the same audio. */
+  frames: number;
   matches_reported: number;
   errors_sent: number;
   queued_s: number;

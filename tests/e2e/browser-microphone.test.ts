@@ -15,6 +15,7 @@ import { buildWeb } from '../../scripts/build-web.ts';
 import { startProxy } from '../../bench/support/proxy.ts';
 import { AnalysisStreamClient, analysisUrl } from '../../agent/analysis-stream-client.ts';
 import type { AnalysisServerMessage } from '../../src/protocol/analysis-messages.ts';
+import type { LiveStreamDetail, LiveStreamSummary } from '../../src/protocol/index.ts';
 
 const TITLE = 'Seeded Tune No. 7';
 const ARTIST = 'The Test Rig';
@@ -158,6 +159,13 @@ describe("the What's playing? page", () => {
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Listening');
     await expect.poll(() => page.locator('#match-title').textContent(), { timeout: 30_000 }).toBe(TITLE);
     expect(await page.locator('#match-artist').textContent()).toBe(ARTIST);
+    // The page sends half-second frames, not the microphone's ~85 ms ones: the server pays per message.
+    const streams = (await (await fetch(`${server.url}/api/v1/monitoring/live-streams`, { headers: { authorization: 'Bearer test-admin-token' } })).json()) as { streams: LiveStreamSummary[] };
+    const mine = streams.streams.find((x) => x.client_id.startsWith('web-'))!;
+    const detail = (await (await fetch(`${server.url}/api/v1/monitoring/live-streams/${mine.client_id}`, { headers: { authorization: 'Bearer test-admin-token' } })).json()) as LiveStreamDetail;
+    expect(detail.frames).toBeGreaterThan(0);
+    // Matched audio lags what arrived by up to a frame: 0.3 s still tells 0.5 s frames from 0.085 s ones.
+    expect(detail.audio_s / detail.frames).toBeGreaterThan(0.3);
     // How long it has listened is on screen and grows.
     const listened = async () => Number(/Listening… ([\d.]+) s/.exec((await page.locator('#listen-status').textContent()) ?? '')?.[1]);
     const first = await listened();

@@ -194,6 +194,8 @@ describe('monitoring of live streams', () => {
     expect(unknown.matched).toBe(false);
     expect(unknown.detail.lookup_rounds).toBeGreaterThanOrEqual(18);
     expect(unknown.detail.lookups).toBeGreaterThan(unknown.detail.lookup_rounds);
+    // One hundred frames of 0.1 s (the fixture's frame), counted as they arrive.
+    expect(unknown.detail.frames).toBe(100);
     // Matched within 3 s (at most six short batches), then 2 s batches.
     const known = await rounds('rounds-known', excerpt(1, 4, 10));
     expect(known.matched).toBe(true);

@@ -3,6 +3,7 @@
 // in the track the music is now.
 
 import { type MatchData, type MatchServerMessage, MATCH_CLOSE } from '../../src/protocol/index.ts';
+import { FrameBatcher } from './audio/frame-batcher.ts';
 import { Mic, MicError, rmsDb } from './audio/mic.ts';
 import { PcmSocket, wsUrl, type PcmSocketState } from './audio/pcm-socket.ts';
 import { byId, describeError, setText, show } from './dom.ts';
@@ -10,6 +11,8 @@ import { formatClock, randomId } from './format.ts';
 
 /** After this long without a match the page says so (it keeps listening). */
 const NO_MATCH_HINT_S = 20;
+/** Audio per message: the server matches no smaller batch, and every message costs it CPU. */
+const SEND_EVERY_S = 0.5;
 
 const listen = byId<HTMLButtonElement>('listen');
 const status = byId('listen-status');
@@ -20,6 +23,7 @@ const matchBox = byId('match');
 
 let mic: Mic | null = null;
 let socket: PcmSocket | null = null;
+let batcher: FrameBatcher | null = null;
 let match: MatchData | null = null;
 /** Audio the server has been sent since the stream (re)started, in seconds. */
 let sentS = 0;
@@ -86,7 +90,8 @@ function onMessage(msg: MatchServerMessage): void {
 
 function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
   level.value = Math.max(-60, rmsDb(frame));
-  if (!socket?.push(frame, capturedAt)) return;
+  const batch = batcher?.push(frame, capturedAt);
+  if (!batch || !socket?.push(batch.samples, batch.capturedAtLocalMs)) return;
   sentS = socket.samplesSent / sampleRate;
   if (!match) {
     setText(status, sentS >= NO_MATCH_HINT_S
@@ -130,6 +135,7 @@ async function start(): Promise<void> {
     return;
   }
   sampleRate = mic.sampleRate;
+  batcher = new FrameBatcher(Math.round(SEND_EVERY_S * sampleRate));
   mic.onEnded(() => {
     showError('The microphone stopped (unplugged, or permission was withdrawn).');
     void stop();
@@ -161,6 +167,7 @@ async function stop(): Promise<void> {
   }
   await mic?.close();
   mic = null;
+  batcher = null;
   level.value = -60;
   listen.textContent = 'Listen';
   listen.classList.add('primary');
