@@ -360,6 +360,36 @@ if (E2E) {
       }
     });
     const connectionCpuS = connectCpuS / 10;
+    // A monitored stream spends most of its life on audio outside the catalog. Four such
+    // streams of 40 s at once: once each is past its first vote window (1 s batches from
+    // there) and paced at real time, the runtime's CPU against the audio each object says it
+    // matched meanwhile (monitoring detail), connections and bursts aside.
+    const MONITOR_S = 40;
+    const WINDOW_S = MATCH_PRESETS.default.windowS;
+    const monitored = negatives.filter((t) => t.samples.length >= MONITOR_S * RATE).slice(0, 4);
+    const monitorIds = monitored.map((_, i) => `bench-monitor-${i}`);
+    const matchedAudio = async () => {
+      let sum = 0;
+      for (const id of monitorIds) {
+        const res = await fetch(`${server.url}/api/v1/monitoring/live-streams/${id}`, { headers: admin });
+        sum += res.ok ? ((await res.json()) as { audio_s: number }).audio_s : 0;
+      }
+      return sum;
+    };
+    const monitoring = Promise.all(monitored.map((t, i) => identifySamples(new URL(server.url), t.samples.slice(0, MONITOR_S * RATE), RATE, { full: true, clientId: monitorIds[i] })));
+    let audioAtStart = 0;
+    for (;;) {
+      const details = await Promise.all(monitorIds.map(async (id) => (await fetch(`${server.url}/api/v1/monitoring/live-streams/${id}`, { headers: admin })).json() as Promise<{ audio_s?: number }>));
+      if (details.every((d) => (d.audio_s ?? 0) >= WINDOW_S + 1)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [monitorCpuS] = await cpuDuring([runtime], async () => {
+      audioAtStart = await matchedAudio();
+      await monitoring;
+    });
+    const monitorMatches = (await monitoring).filter((r) => r.match).length;
+    const pastWindowAudioS = monitored.length * MONITOR_S - audioAtStart;
+    const pastWindowMs = (1000 * monitorCpuS) / pastWindowAudioS;
     const steadyCpuS = runtimeCpuS - e2eQueries * connectionCpuS;
     // Null where /proc cannot say which process is the runtime.
     const measured = (v: number) => (runtime.length ? v : null);
@@ -380,6 +410,13 @@ if (E2E) {
       first_query_runtime_cpu_ms: measured(1000 * firstQueryCpuS),
       connection_runtime_cpu_ms: measured(1000 * connectionCpuS),
       runtime_cpu_ms_per_audio_s_beyond_connection: measured((1000 * steadyCpuS) / (e2eQueries * (QUERY_S - CONNECT_AUDIO_S))),
+      monitoring: {
+        streams: monitored.length,
+        matches: monitorMatches,
+        audio_s_measured: pastWindowAudioS,
+        past_window_runtime_cpu_ms_per_audio_s: measured(pastWindowMs),
+        past_window_x_realtime: measured(1000 / pastWindowMs),
+      },
     };
     results.end_to_end = e2e;
     console.log('\nend to end on the local runtime (workerd, 4 catalog shards):');
@@ -392,6 +429,8 @@ if (E2E) {
       console.log(`  runtime CPU over those queries (worker, MatchStream, shards, registry): ${fmt(e2e.runtime_cpu_ms_per_audio_s!, 1)} ms per second of audio = ${fmt(e2e.runtime_cpu_x_realtime, 0)}× real time per core; wrangler dev's proxy in front of it another ${fmt(e2e.dev_proxy_cpu_ms_per_audio_s!, 1)} ms`);
       const beyond = e2e.runtime_cpu_ms_per_audio_s_beyond_connection!;
       console.log(`    of which each connection, whatever it streams: ${fmt(e2e.connection_runtime_cpu_ms!, 1)} ms (10 of ${CONNECT_AUDIO_S} s); beyond that ${fmt(beyond, 1)} ms per second of audio = ${fmt(1000 / beyond, 0)}× real time per core`);
+      const mon = e2e.monitoring;
+      console.log(`  monitoring, ${mon.streams} streams of music outside the catalog at once, paced at real time: ${mon.matches} matches; past their first ${WINDOW_S} s, runtime CPU ${fmt(mon.past_window_runtime_cpu_ms_per_audio_s!, 1)} ms per second of audio = ${fmt(mon.past_window_x_realtime!, 0)}× real time per core (${fmt(mon.audio_s_measured, 0)} s of audio)`);
     }
   } finally {
     await server.stop();
