@@ -27,6 +27,8 @@ let batcher: FrameBatcher | null = null;
 let match: MatchData | null = null;
 /** Audio the server has been sent since the stream (re)started, in seconds. */
 let sentS = 0;
+/** Whether the last batch went out: the counters above describe the stream being heard. */
+let streaming = false;
 let sampleRate = 48_000;
 
 function setPill(text: string, state: string): void {
@@ -48,9 +50,13 @@ function renderMatch(): void {
   setText(byId('match-after'), `${match.audio_s.toFixed(1)} s`);
 }
 
-/** `offset_s` is where the stream's first sample sits in the track; the music has moved on by what was sent since. */
+/**
+ * `offset_s` is where the stream's first sample sits in the track; the music
+ * has moved on by what was sent since, and by what waits for the next batch.
+ */
 function renderPosition(): void {
-  if (match) setText(byId('match-pos'), formatClock(match.offset_s + sentS * match.speed));
+  const heardS = sentS + (batcher?.held ?? 0) / sampleRate;
+  if (match) setText(byId('match-pos'), formatClock(match.offset_s + heardS * match.speed));
 }
 
 /** Receivers check what they use: a frame that is not a well-formed match is ignored. */
@@ -91,7 +97,8 @@ function onMessage(msg: MatchServerMessage): void {
 function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
   level.value = Math.max(-60, rmsDb(frame));
   const batch = batcher?.push(frame, capturedAt);
-  if (!batch || !socket?.push(batch.samples, batch.capturedAtLocalMs)) return;
+  if (batch) streaming = socket?.push(batch.samples, batch.capturedAtLocalMs) ?? false;
+  if (!socket || !streaming) return;
   sentS = socket.samplesSent / sampleRate;
   if (!match) {
     setText(status, sentS >= NO_MATCH_HINT_S
@@ -106,11 +113,13 @@ function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
 function onSocketState(s: PcmSocketState, detail?: string): void {
   if (s === 'open') {
     sentS = 0;
+    streaming = false;
     match = null;
     renderMatch();
     setPill('Listening', 'open');
     showError(null);
   } else if (s === 'reconnecting') {
+    streaming = false;
     setPill('Reconnecting…', 'reconnecting');
     setText(status, 'Connection lost. Reconnecting…');
   } else if (s === 'connecting') {

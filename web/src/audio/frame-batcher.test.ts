@@ -8,7 +8,9 @@ describe('FrameBatcher', () => {
     const b = new FrameBatcher(10);
     expect(b.push(frame(0, 4), 1000)).toBeNull();
     expect(b.push(frame(4, 4), 1004)).toBeNull();
+    expect(b.held).toBe(8);
     const first = b.push(frame(8, 4), 1008)!;
+    expect(b.held).toBe(0);
     expect(Array.from(first.samples)).toEqual(Array.from(frame(0, 12)));
     expect(first.capturedAtLocalMs).toBe(1000);
     expect(b.push(frame(12, 4), 1012)).toBeNull();
@@ -21,6 +23,7 @@ describe('FrameBatcher', () => {
     const b = new FrameBatcher(4);
     expect(b.push(frame(0, 2), 5)).toBeNull();
     b.clear();
+    expect(b.held).toBe(0);
     const only = b.push(frame(10, 4), 9)!;
     expect(Array.from(only.samples)).toEqual([10, 11, 12, 13]);
     expect(only.capturedAtLocalMs).toBe(9);

@@ -12,7 +12,7 @@ export interface Batch {
 export class FrameBatcher {
   readonly minSamples: number;
   private frames: Float32Array[] = [];
-  private held = 0;
+  private heldSamples = 0;
   private firstAtMs = 0;
 
   constructor(minSamples: number) {
@@ -23,11 +23,11 @@ export class FrameBatcher {
   /** Adds a frame; returns a batch of whole frames once they hold at least `minSamples`, else null. */
   push(frame: Float32Array, capturedAtLocalMs: number): Batch | null {
     if (frame.length === 0) return null;
-    if (this.held === 0) this.firstAtMs = capturedAtLocalMs;
+    if (this.heldSamples === 0) this.firstAtMs = capturedAtLocalMs;
     this.frames.push(frame);
-    this.held += frame.length;
-    if (this.held < this.minSamples) return null;
-    const samples = new Float32Array(this.held);
+    this.heldSamples += frame.length;
+    if (this.heldSamples < this.minSamples) return null;
+    const samples = new Float32Array(this.heldSamples);
     let at = 0;
     for (const f of this.frames) {
       samples.set(f, at);
@@ -37,9 +37,14 @@ export class FrameBatcher {
     return { samples, capturedAtLocalMs: this.firstAtMs };
   }
 
+  /** Samples held for the next batch. */
+  get held(): number {
+    return this.heldSamples;
+  }
+
   /** Forgets the frames held (a stopped or restarted stream). */
   clear(): void {
     this.frames = [];
-    this.held = 0;
+    this.heldSamples = 0;
   }
 }
