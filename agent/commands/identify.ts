@@ -5,7 +5,7 @@ import { baseUrl } from '../http.ts';
 import { CliError } from '../cli-error.ts';
 import { readAudioFile } from '../audio-decode.ts';
 import { Resampler } from '../../wasm/fingerprint/resampler.ts';
-import { MATCH_MAX_RATE, MATCH_MIN_RATE, type MatchData, type MatchServerMessage } from '../../src/protocol/index.ts';
+import { MATCH_BATCH_S, MATCH_MAX_RATE, MATCH_MIN_RATE, type MatchData, type MatchServerMessage } from '../../src/protocol/index.ts';
 
 export interface IdentifyResult {
   match: { track_id: number; title: string; offset_s: number; confidence: number } | null;
@@ -19,17 +19,13 @@ export interface IdentifyOptions {
   /** Keep streaming after the first match, to the end of the file. */
   full?: boolean;
   clientId?: string;
-  /** Seconds of audio per frame (default CHUNK_S). */
+  /**
+   * Seconds of audio per frame; default MATCH_BATCH_S (each message cost the
+   * local runtime ~0.4 ms of CPU: 0.1 s frames made a stream outside the
+   * catalog cost 1.4× the CPU).
+   */
   chunkS?: number;
 }
-
-/**
- * Half a second per frame: the server matches audio in batches of at least
- * that much, so smaller frames reach no decision sooner, and each message
- * costs the runtime ~0.4 ms of CPU (locally) whatever it carries: 0.1 s
- * frames made a stream outside the catalog cost 1.4× the CPU.
- */
-const CHUNK_S = 0.5;
 
 /** Audio sent but not yet reported back by a status frame may not exceed this (the server queues at most 30 s). */
 const MAX_AHEAD_S = 10;
@@ -92,7 +88,7 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
   ws.send(JSON.stringify({ type: 'hello', sample_rate: rate, format: 'f32' }));
   await until(() => ready);
 
-  const chunk = Math.max(1, Math.round((opts.chunkS ?? CHUNK_S) * rate));
+  const chunk = Math.max(1, Math.round((opts.chunkS ?? MATCH_BATCH_S) * rate));
   const start = performance.now();
   let sent = 0;
   try {

@@ -11,6 +11,7 @@ import {
   MATCH_CLIENT_TYPES,
   MATCH_CLOSE,
   MAX_MATCH_FRAME_BYTES,
+  MATCH_BATCH_S,
   MAX_MATCH_TEXT_BYTES,
   MatchClientMessage,
   describeIssues,
@@ -39,7 +40,7 @@ interface Live {
   matcher: LiveMatcher;
   queue: Promise<void>;
   queuedS: number;
-  /** Frames received but not yet handed to the matcher (see BATCH_S). */
+  /** Frames received but not yet handed to the matcher (see batchSeconds). */
   pending: Float32Array[];
   pendingS: number;
   /** Binary frames received (see LiveStreamDetail.frames). */
@@ -58,39 +59,32 @@ const MAX_QUEUED_S = 30;
 const MAX_ERRORS = 20;
 const TRACK_CACHE_MS = 5_000;
 /**
- * Audio is matched in batches of this much: one lookup (one RPC per shard)
- * per batch instead of one per client frame. The matcher still decides every
- * 0.1 s of audio inside a batch, so `audio_s` of a match does not change;
- * only its wall-clock arrival may lag by up to a batch.
+ * The batch while no decision is near: the stream's track is known, or
+ * nothing has been known for a whole vote window. A round trip to the
+ * shards costs the local runtime ~0.4 ms of CPU per shard whatever it
+ * carries (~0.9 ms paced at real time). Once decided, the matcher pairs one
+ * speed hypothesis and sends a fifth of the hashes: at 0.5 s that fixed
+ * cost was about a third of a matched stream's CPU. A monitored stream
+ * spends most of its life on talk, adverts and music outside the catalog,
+ * searching every speed: four such streams cost 12.3 and 11.2 ms per second
+ * of audio with 1 s batches, 10.4 and 9.4 with 2 s ones. Decisions still
+ * come every 0.1 s of audio, so `audio_s` does not change; news may reach
+ * the client up to 1.5 s later in wall time, and a new track at another
+ * speed after a decided one may take up to 1.5 s more audio, as a batch is
+ * fingerprinted with the speeds searched when it began. When a decision
+ * lapses, batches are short again for a window.
  */
-const BATCH_S = 0.5;
-/**
- * The batch while the stream's track is known. A round trip to the shards
- * cost the local runtime ~0.4 ms of CPU per shard whatever it carried, and once
- * decided the matcher pairs one speed hypothesis and sends a fifth of the
- * hashes: at 0.5 s that fixed cost was about a third of a matched stream's
- * CPU. What waits longer is news of a track change, which the sliding
- * window takes seconds of audio to establish anyway: up to 1.5 s more in
- * wall time, and, for a new track at another speed, up to 1.5 s more audio,
- * as a batch is fingerprinted with the speeds searched when it began. Once
- * the decision lapses, batches are short again.
- */
-const DECIDED_BATCH_S = 2;
-/**
- * The batch once nothing has been known for a whole vote window. A monitored
- * stream spends most of its life on talk, adverts and music outside the
- * catalog, searching every speed, and paced at real time each round trip
- * cost the local runtime ~0.9 ms of CPU per shard: four such streams cost
- * 12.3 and 11.2 ms per second of audio with 1 s batches, 10.4 and 9.4 with
- * 2 s ones. Decisions still come every 0.1 s of audio, so `audio_s` does
- * not change; the next match may reach the client up to 1.5 s later in wall
- * time, when nobody has been told anything for at least that window.
- */
-const UNKNOWN_BATCH_S = 2;
+const LONG_BATCH_S = 2;
 
+/**
+ * Audio is matched in batches: one lookup (one RPC per shard) per batch
+ * instead of one per client frame, MATCH_BATCH_S while a decision may be
+ * near. The matcher still decides every 0.1 s of audio inside a batch, so
+ * `audio_s` of a match does not change; only its wall-clock arrival may lag
+ * by up to a batch.
+ */
 function batchSeconds(m: LiveMatcher): number {
-  if (m.decided) return DECIDED_BATCH_S;
-  return m.unknownForS >= m.voter.cfg.windowS ? UNKNOWN_BATCH_S : BATCH_S;
+  return m.decided || m.unknownForS >= m.voter.cfg.windowS ? LONG_BATCH_S : MATCH_BATCH_S;
 }
 /** Audio a stream may send ahead of real time (seconds of audio), unless MATCH_BURST_S says otherwise. */
 const DEFAULT_BURST_S = 12;

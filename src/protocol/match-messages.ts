@@ -16,6 +16,12 @@ export const MATCH_MIN_RATE = 8000;
 export const MATCH_MAX_RATE = 192000;
 /** A binary frame may carry at most this many bytes (about 1.5 s of 44.1 kHz f32). */
 export const MAX_MATCH_FRAME_BYTES = 256 * 1024;
+/**
+ * Seconds of audio the match stream looks up at once, at the least. Clients
+ * send frames of this much: a smaller frame reaches no decision sooner, and
+ * every message costs the server CPU whatever it carries.
+ */
+export const MATCH_BATCH_S = 0.5;
 export const MAX_MATCH_TEXT_BYTES = 1024;
 /** Client ids name a stream: letters, digits, `_` and `-`. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

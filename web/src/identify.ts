@@ -2,8 +2,7 @@
 // identification (WS /api/v1/match/:client_id) and shows the match, and where
 // in the track the music is now.
 
-import { type MatchData, type MatchServerMessage, MATCH_CLOSE } from '../../src/protocol/index.ts';
-import { FrameBatcher } from './audio/frame-batcher.ts';
+import { type MatchData, type MatchServerMessage, MATCH_BATCH_S, MATCH_CLOSE } from '../../src/protocol/index.ts';
 import { Mic, MicError, rmsDb } from './audio/mic.ts';
 import { PcmSocket, wsUrl, type PcmSocketState } from './audio/pcm-socket.ts';
 import { byId, describeError, setText, show } from './dom.ts';
@@ -11,8 +10,6 @@ import { formatClock, randomId } from './format.ts';
 
 /** After this long without a match the page says so (it keeps listening). */
 const NO_MATCH_HINT_S = 20;
-/** Audio per message: the server matches no smaller batch, and every message costs it CPU. */
-const SEND_EVERY_S = 0.5;
 
 const listen = byId<HTMLButtonElement>('listen');
 const status = byId('listen-status');
@@ -23,12 +20,11 @@ const matchBox = byId('match');
 
 let mic: Mic | null = null;
 let socket: PcmSocket | null = null;
-let batcher: FrameBatcher | null = null;
 let match: MatchData | null = null;
 /** Audio the server has been sent since the stream (re)started, in seconds. */
 let sentS = 0;
-/** Whether the last batch went out: the counters above describe the stream being heard. */
-let streaming = false;
+/** Audio the stream has taken since it (re)started, sent or held for the next batch, in seconds. */
+let heardS = 0;
 let sampleRate = 48_000;
 
 function setPill(text: string, state: string): void {
@@ -50,12 +46,8 @@ function renderMatch(): void {
   setText(byId('match-after'), `${match.audio_s.toFixed(1)} s`);
 }
 
-/**
- * `offset_s` is where the stream's first sample sits in the track; the music
- * has moved on by what was sent since, and by what waits for the next batch.
- */
+/** `offset_s` is where the stream's first sample sits in the track; the music has moved on by what was heard since. */
 function renderPosition(): void {
-  const heardS = sentS + (batcher?.held ?? 0) / sampleRate;
   if (match) setText(byId('match-pos'), formatClock(match.offset_s + heardS * match.speed));
 }
 
@@ -96,10 +88,9 @@ function onMessage(msg: MatchServerMessage): void {
 
 function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
   level.value = Math.max(-60, rmsDb(frame));
-  const batch = batcher?.push(frame, capturedAt);
-  if (batch) streaming = socket?.push(batch.samples, batch.capturedAtLocalMs) ?? false;
-  if (!socket || !streaming) return;
+  if (!socket?.push(frame, capturedAt)) return;
   sentS = socket.samplesSent / sampleRate;
+  heardS = socket.samplesTaken / sampleRate;
   if (!match) {
     setText(status, sentS >= NO_MATCH_HINT_S
       ? `Listening… ${sentS.toFixed(1)} s. No match yet: move closer to the music, or it may not be in the catalog.`
@@ -113,13 +104,12 @@ function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
 function onSocketState(s: PcmSocketState, detail?: string): void {
   if (s === 'open') {
     sentS = 0;
-    streaming = false;
+    heardS = 0;
     match = null;
     renderMatch();
     setPill('Listening', 'open');
     showError(null);
   } else if (s === 'reconnecting') {
-    streaming = false;
     setPill('Reconnecting…', 'reconnecting');
     setText(status, 'Connection lost. Reconnecting…');
   } else if (s === 'connecting') {
@@ -144,7 +134,6 @@ async function start(): Promise<void> {
     return;
   }
   sampleRate = mic.sampleRate;
-  batcher = new FrameBatcher(Math.round(SEND_EVERY_S * sampleRate));
   mic.onEnded(() => {
     showError('The microphone stopped (unplugged, or permission was withdrawn).');
     void stop();
@@ -155,6 +144,8 @@ async function start(): Promise<void> {
     isReady: (m) => m.type === 'ready',
     onMessage: (m) => onMessage(m as unknown as MatchServerMessage),
     onState: onSocketState,
+    // The server matches no smaller batch, and every message costs it CPU.
+    batchSamples: Math.round(MATCH_BATCH_S * sampleRate),
     finalCodes: {
       [MATCH_CLOSE.disconnected]: 'the server ended this stream',
       [MATCH_CLOSE.replaced]: 'another page took over this stream',
@@ -176,7 +167,6 @@ async function stop(): Promise<void> {
   }
   await mic?.close();
   mic = null;
-  batcher = null;
   level.value = -60;
   listen.textContent = 'Listen';
   listen.classList.add('primary');

@@ -16,6 +16,7 @@
 // back from the socket it may still hold.
 
 import { backoffDelay, DEFAULT_BACKOFF } from '../../../src/client/backoff.ts';
+import { FrameBatcher } from './frame-batcher.ts';
 
 export type PcmSocketState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -36,11 +37,17 @@ export interface PcmSocketOptions {
    * audio goes out is dead, though no close came. Unset: only closes count.
    */
   silentMs?: number;
+  /**
+   * Join captured frames into messages of at least this many samples, for a
+   * server that gains nothing from small ones (identification). Unset: each
+   * frame is a message, for servers that answer per frame (analysis).
+   */
+  batchSamples?: number;
 }
 
 /** Bytes waiting to be sent beyond which the stream is restarted rather than left to lag further (~5 s of 48 kHz). */
 const MAX_BUFFERED_BYTES = 1 << 20;
-/** Frames kept while the hello is in flight; a server this slow to answer gets a fresh connection. */
+/** Messages (frames, or batches of them) kept while the hello is in flight; a server this slow to answer gets a fresh connection. */
 const MAX_QUEUED_FRAMES = 64;
 /** A connection not open and accepted within this is retried (a dead link never fails the handshake). */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -54,6 +61,8 @@ export function wsUrl(path: string): string {
 export class PcmSocket {
   /** Samples sent since the current stream began (its clock). */
   samplesSent = 0;
+  /** Samples the current stream has taken: sent, waiting for the server's ready, or held for the next batch. */
+  samplesTaken = 0;
   /** Local time the current stream's first sample was captured. */
   streamStartLocalMs: number | null = null;
   private ws: WebSocket | null = null;
@@ -69,9 +78,11 @@ export class PcmSocket {
   /** From the last ready: lets the next hello take the stream back from a socket the server still holds. */
   private resumeToken: string | null = null;
   private readonly opts: PcmSocketOptions;
+  private readonly batcher: FrameBatcher | null;
 
   constructor(opts: PcmSocketOptions) {
     this.opts = opts;
+    this.batcher = opts.batchSamples === undefined ? null : new FrameBatcher(opts.batchSamples);
     this.open();
   }
 
@@ -89,15 +100,18 @@ export class PcmSocket {
       const hello = this.opts.hello(capturedAtLocalMs);
       ws.send(JSON.stringify(this.resumeToken ? { ...hello, resume_token: this.resumeToken } : hello));
     }
+    this.samplesTaken += frame.length;
+    const message = this.batcher ? this.batcher.push(frame) : frame;
+    if (!message) return true;
     if (!this.ready) {
       if (this.queue.length >= MAX_QUEUED_FRAMES) return this.restart('the server did not accept the stream in time'), false;
-      this.queue.push(frame);
+      this.queue.push(message);
       return true;
     }
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) return this.restart('the network cannot keep up with the audio'), false;
     const silentMs = this.opts.silentMs;
     if (silentMs !== undefined && performance.now() - this.lastHeardMs > silentMs) return this.drop(`no answer for ${Math.round(silentMs / 1000)} s`), false;
-    this.sendFrame(ws, frame);
+    this.sendFrame(ws, message);
     return true;
   }
 
@@ -133,6 +147,8 @@ export class PcmSocket {
     this.ready = false;
     this.queue = [];
     this.samplesSent = 0;
+    this.samplesTaken = 0;
+    this.batcher?.clear();
     this.streamStartLocalMs = null;
   }
 
