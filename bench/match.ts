@@ -21,12 +21,14 @@
 // track and degradation, 2), BENCH_MATCH_E2E=0 to skip the end-to-end part;
 // while iterating: BENCH_MATCH_ONLY (comma-separated degradation names, e.g.
 // "clean,snr 0 dB,speed +3%"), BENCH_MATCH_BASELINE=0 (no exactSpeed run),
-// BENCH_MATCH_NEGATIVES (queries per negative track, 8).
+// BENCH_MATCH_NEGATIVES (queries per negative track, 8), BENCH_MATCH_MONITOR=0
+// (no in-process measurement of monitored streams and the off-speed probe).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig } from '../wasm/fingerprint/index.ts';
 import { addNoise, changeSpeed, gain, rng, telephone } from '../wasm/fingerprint/test-signals.ts';
 import { encodeWav } from '../wasm/wav.ts';
+import { MATCH_BATCH_S } from '../src/protocol/index.ts';
 import { fmt, percentile, table } from './support/stats.ts';
 import { hasTool, lossy, midiTrack, recordings, RATE, type CorpusTrack } from './support/match-corpus.ts';
 
@@ -40,6 +42,9 @@ const QUERY_S = 10;
 const CHUNK_S = 0.1;
 const OFFSET_TOLERANCE_S = 0.1;
 const E2E = process.env.BENCH_MATCH_E2E !== '0';
+const MONITOR = process.env.BENCH_MATCH_MONITOR !== '0';
+/** Frames of a monitored stream: what `npx roomtone identify` and the page send. */
+const MONITOR_CHUNK_S = MATCH_BATCH_S;
 
 if (!hasTool('fluidsynth') || !hasTool('ffmpeg')) {
   console.error('bench:match needs fluidsynth (with fluid-soundfont-gm) and ffmpeg: apt-get install fluidsynth fluid-soundfont-gm ffmpeg');
@@ -258,6 +263,97 @@ for (const m of offsetMisses) console.log(`  ${m.degradation}: ${m.track} at ${f
 const neg = await runNegatives(MATCH_PRESETS.default);
 console.log(`\nnegatives: ${neg.falsePositives} false positives in ${neg.queries} non-catalog queries = ${fmt((100 * neg.falsePositives) / neg.queries, 2)}% (${Object.entries(neg.byKind).map(([k, [n, f]]) => `${k}: ${f}/${n}`).join(', ')}); lookup ${fmt(neg.lookupXRealtime, 0)}× real time (CPU) on audio that never matches`);
 
+// ---- monitored streams: the off-speed probe past the first vote window ----
+// A monitored stream spends most of its life on audio outside the catalog,
+// past its first vote window, where the off-speed hypotheses are probed
+// (MatchConfig.probeFanOut). Baseline in the same run: the same preset with
+// the probe at the full fan-out, i.e. every hypothesis searched in full.
+const NO_PROBE: MatchConfig = { ...MATCH_PRESETS.default, probeFanOut: fp.fanOut };
+let monitored: Record<string, unknown> | null = null;
+if (MONITOR) {
+  const MON_S = 40;
+  const PREFIX_S = 20;
+  const step = Math.round(MONITOR_CHUNK_S * RATE);
+  /** CPU and distinct hashes looked up past the first window, per second of audio, on a stream outside the catalog. */
+  const pastWindow = async (q: Float32Array, cfg: MatchConfig): Promise<{ cpuS: number; lookups: number; audioS: number; matched: boolean }> => {
+    const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+    let cpu = 0;
+    let lookups = 0;
+    let audioS = 0;
+    let matched = false;
+    try {
+      for (let o = 0; o < q.length; o += step) {
+        const before = m.audioS;
+        const l0 = m.lookups;
+        const s = cpuS();
+        const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
+        if (before >= cfg.windowS) {
+          cpu += cpuS() - s;
+          lookups += m.lookups - l0;
+          audioS += m.audioS - before;
+        }
+        if (r.match) matched = true;
+      }
+    } finally {
+      m.dispose();
+    }
+    return { cpuS: cpu, lookups, audioS, matched };
+  };
+  const streams = negatives.filter((t) => t.samples.length >= MON_S * RATE).flatMap((t, i) => [t.samples.slice(0, MON_S * RATE), addNoise(t.samples.slice(0, MON_S * RATE), 10, i)]);
+  const cost = { probe: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 }, full: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 } };
+  // Alternating stream by stream, so a phase of the machine weighs on both alike.
+  for (const [i, q] of streams.entries()) {
+    for (const name of i % 2 ? (['probe', 'full'] as const) : (['full', 'probe'] as const)) {
+      const r = await pastWindow(q, name === 'probe' ? MATCH_PRESETS.default : NO_PROBE);
+      const c = cost[name];
+      c.cpuS += r.cpuS;
+      c.lookups += r.lookups;
+      c.audioS += r.audioS;
+      if (r.matched) c.matched++;
+    }
+  }
+  const perS = (c: (typeof cost)['probe']) => ({ cpu_ms_per_s: (1000 * c.cpuS) / c.audioS, x_realtime: c.audioS / c.cpuS, lookups_per_s: c.lookups / c.audioS, streams_matched: c.matched });
+  const costs = { probe: perS(cost.probe), full: perS(cost.full) };
+  console.log(`\nmonitored streams outside the catalog (${streams.length} × ${MON_S} s, ${MONITOR_CHUNK_S} s frames), past the first ${MATCH_PRESETS.default.windowS} s:`);
+  for (const [name, c] of Object.entries(costs)) console.log(`  ${name === 'probe' ? 'off-speed probe (default)' : 'full speed search (baseline)'}: ${fmt(c.cpu_ms_per_s, 2)} ms CPU per s of audio = ${fmt(c.x_realtime, 0)}× real time; ${fmt(c.lookups_per_s, 0)} hashes looked up per s; ${c.streams_matched} streams reported a track`);
+  console.log(`  probe / baseline: CPU ${fmt(costs.probe.cpu_ms_per_s / costs.full.cpu_ms_per_s, 2)}×, lookups ${fmt(costs.probe.lookups_per_s / costs.full.lookups_per_s, 2)}×`);
+  // The price: a catalog track at another speed that begins after PREFIX_S s outside the catalog.
+  const lateHead = ['track begins after 20 s outside the catalog', 'search', 'streams', 'matched', 'p50 (s after it began)', 'p90 (s)'];
+  const lateRows: Array<Array<string | number>> = [];
+  const late: Array<Record<string, unknown>> = [];
+  for (const speed of [1.03, 0.97, 1.02, 0.98]) {
+    for (const [name, cfg] of [['probe', MATCH_PRESETS.default], ['full', NO_PROBE]] as const) {
+      const times: number[] = [];
+      for (const [i, t] of catalog.entries()) {
+        const rand = rng(hashTag(`late-${t.name}`));
+        const start = Math.floor(rand() * (t.samples.length - (QUERY_S + 2) * RATE));
+        const x = changeSpeed(t.samples.slice(start, start + (QUERY_S + 2) * RATE), RATE, speed).subarray(0, QUERY_S * RATE);
+        const before = negatives[i % negatives.length].samples.subarray(0, PREFIX_S * RATE);
+        const q = new Float32Array(before.length + x.length);
+        q.set(before);
+        q.set(x, before.length);
+        const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+        try {
+          for (let o = 0; o < q.length; o += step) {
+            const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
+            if (r.match?.track === i + 1 && r.match.audioS > PREFIX_S) {
+              times.push(r.match.audioS - PREFIX_S);
+              break;
+            }
+          }
+        } finally {
+          m.dispose();
+        }
+      }
+      const label = `speed ${speed > 1 ? '+' : '−'}${fmt(Math.abs(speed - 1) * 100, 0)}%`;
+      lateRows.push([label, name === 'probe' ? 'probe (default)' : 'full (baseline)', String(catalog.length), `${times.length}/${catalog.length}`, times.length ? fmt(percentile(times, 50), 1) : '–', times.length ? fmt(percentile(times, 90), 1) : '–']);
+      late.push({ speed, search: name, streams: catalog.length, matched: times.length, p50_s: percentile(times, 50), p90_s: percentile(times, 90) });
+    }
+  }
+  console.log(table(lateHead, lateRows));
+  monitored = { past_window: costs, late_off_speed_track: late };
+}
+
 let baseline: Record<string, unknown> | null = null;
 if (BASELINE) {
   console.log('\nbaseline in the same run: the same matcher without the speed search (exactSpeed preset):');
@@ -281,6 +377,7 @@ const results: Record<string, unknown> = {
   offset_misses: offsetMisses,
   negatives: neg,
   baseline_exact_speed: baseline,
+  monitored_in_process: monitored,
 };
 
 // ---- end to end on workerd ----

@@ -257,6 +257,58 @@ describe('speed search after a match', () => {
     expect(matches[1].speed).toBe(1.03);
   });
 
+  it('probes the other speeds once nothing has been known for a vote window, and still finds a track played off speed', async () => {
+    const cfg = MATCH_PRESETS.default;
+    const step = Math.round(0.1 * RATE);
+    for (const [t, speed, seed] of [
+      [5, 1.03, 904],
+      [2, 0.97, 905],
+    ] as const) {
+      const other = synthMusic(seed, 20, RATE, 3);
+      const track = changeSpeed(excerpt(catalog.tracks[t], 4, 16), RATE, speed);
+      const fresh = await streamQuery(kiss, catalog.index, track);
+      const q = new Float32Array(other.length + track.length);
+      q.set(other);
+      q.set(track, other.length);
+      const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, cfg, RATE, (h, cap) => catalog.index.lookup(h, cap));
+      const index = m.fingerprinter.speeds.indexOf(speed);
+      const probedInWindow: number[] = [];
+      const probedAfter: number[] = [];
+      let landmarksInWindow = 0;
+      let landmarksAfter = 0;
+      // Whether the track's own hypothesis was searched in full while others were still probed, before the match.
+      let escalated = false;
+      let match: LiveMatch | null = null;
+      try {
+        for (let o = 0; o < q.length && !match; o += step) {
+          const r = await m.push(q.subarray(o, o + step));
+          match = r.match;
+          const at = m.audioS;
+          if (at > 2 && at <= 12) {
+            probedInWindow.push(m.fingerprinter.probedSpeeds);
+            landmarksInWindow += r.landmarks;
+          } else if (at > 13 && at <= 20) {
+            probedAfter.push(m.fingerprinter.probedSpeeds);
+            landmarksAfter += r.landmarks;
+          } else if (at > 20 && !match && m.fingerprinter.fanOutOf(index) === FINGERPRINT_PRESETS.default.fanOut && m.fingerprinter.probedSpeeds > 0) escalated = true;
+        }
+        expect(probedInWindow.every((n) => n === 0)).toBe(true);
+        // Audio outside the catalog: off-speed alignments rarely score, so all four are probed nearly throughout.
+        expect(probedAfter.filter((n) => n === 4).length).toBeGreaterThan(0.8 * probedAfter.length);
+        expect(landmarksAfter / 7).toBeLessThan(0.7 * (landmarksInWindow / 10));
+        expect(escalated).toBe(true);
+        expect(match).toMatchObject({ track: t + 1, speed });
+        expect(Math.abs(match!.offsetS - (4 - 20 * speed))).toBeLessThan(0.06);
+        expect(match!.audioS - 20).toBeLessThanOrEqual(fresh.matches[0].audioS + 1);
+        // Decided: the one hypothesis, in full.
+        expect(m.fingerprinter.activeSpeeds).toBe(1);
+        expect(m.fingerprinter.probedSpeeds).toBe(0);
+      } finally {
+        m.dispose();
+      }
+    }
+  });
+
   it('decides a long chunk step by step: the same match and audio_s as small frames, with one lookup', async () => {
     const q = addNoise(excerpt(catalog.tracks[4], 7, 6), 10, 3);
     let lookups = 0;

@@ -173,7 +173,26 @@ export class LiveMatcher {
     // shows as the old track losing its decision, and the full search
     // resumes from that decision on.
     this.fingerprinter.focus(c ? c.speedIndex : null);
+    if (!c) this.probeSpeeds(this.unknownForS >= this.voter.cfg.windowS);
     return this.report(c, audioS);
+  }
+
+  /**
+   * While `on` (nothing known for a vote window), hypotheses other than
+   * speed 1 are probed, each searched in full again once an alignment under
+   * it scores `probeUntilVotes`; otherwise every hypothesis is searched in
+   * full. On long streams outside the catalog this looked up 0.55x the
+   * hashes at 0.84x the CPU; a sped-up track that starts meanwhile takes
+   * ~0.3 s (±3%) to ~1 s (±2%) more of its audio to be found
+   * (docs/identification.md). A listener's query of a few seconds never
+   * gets here.
+   */
+  private probeSpeeds(on: boolean): void {
+    const fp = this.fingerprinter;
+    const scores = on ? this.voter.speedScores() : null;
+    for (let l = 0; l < fp.speeds.length; l++) {
+      if (fp.speeds[l] !== 1) fp.probe(l, scores && scores[l] < this.voter.cfg.probeUntilVotes ? this.voter.cfg.probeFanOut : null);
+    }
   }
 
   /**
@@ -211,6 +230,7 @@ export class LiveMatcher {
     this.decided = false;
     this.knownAtS = this.audioS;
     this.fingerprinter.focus(null);
+    this.probeSpeeds(false);
   }
 
   dispose(): void {

@@ -103,6 +103,8 @@ export class OffsetVoter {
   private leaderCache: Candidate | null = null;
   private leaderEdits = -1;
   private scratchScores = new Int32Array(1024);
+  /** The best hot score under each speed hypothesis, as of the last leader search (0: none hot). */
+  private readonly bestBySpeed = new Int32Array(SPEED_SLOTS);
   /** Where each hash's rows start in the current lookup; reused across lookups. */
   private readonly runs = new Map<number, number>();
   /** Exact counts from key − 2·tol to key + 2·tol, read around a vote. */
@@ -313,8 +315,15 @@ export class OffsetVoter {
     return this.leaderCache;
   }
 
+  /** The best score of any alignment under each speed hypothesis, by index: 0 where none is hot (hotAt or more). */
+  speedScores(): Int32Array {
+    this.leader();
+    return this.bestBySpeed;
+  }
+
   private findLeader(): Candidate | null {
     const n = this.hot.size;
+    this.bestBySpeed.fill(0);
     if (n === 0) return null;
     if (this.scratchKeys.length < n) {
       this.scratchKeys = new Float64Array(n * 2);
@@ -341,7 +350,10 @@ export class OffsetVoter {
     // Scores below the hot threshold are not tracked: count them as just below it.
     let runnerUp = this.hotAt - 1;
     let sameTrack = this.hotAt - 1;
+    const bySpeed = this.bestBySpeed;
     for (let j = 0; j < n; j++) {
+      const speed = Math.floor(keys[j] / OFFSET_SPAN) % SPEED_SLOTS;
+      if (scores[j] > bySpeed[speed]) bySpeed[speed] = scores[j];
       const track = Math.floor(keys[j] / (SPEED_SLOTS * OFFSET_SPAN));
       if (track !== bestTrack) {
         if (scores[j] > runnerUp) runnerUp = scores[j];

@@ -104,6 +104,30 @@ export class StreamFingerprinter {
       if (on && !this.active[l]) this.pairers[l].reset();
       this.active[l] = on;
     }
+    if (index !== null) this.probe(index, null);
+  }
+
+  /**
+   * Pairs each new anchor of hypothesis `index` with only its first `fanOut`
+   * targets (a probe), or with the configured fan-out again (null). Anchors
+   * already paired keep what they had left: topping them up would pair them
+   * with peaks that are not among their first targets, hashes the catalog
+   * never stored.
+   */
+  probe(index: number, fanOut: number | null): void {
+    this.pairers[index].fanOut = fanOut === null ? this.cfg.fanOut : Math.max(1, Math.min(fanOut, this.cfg.fanOut));
+  }
+
+  /** The fan-out new anchors of hypothesis `index` get (see `probe`). */
+  fanOutOf(index: number): number {
+    return this.pairers[index].fanOut;
+  }
+
+  /** Hypotheses paired (see `focus`) at less than the full fan-out (see `probe`). */
+  get probedSpeeds(): number {
+    let n = 0;
+    for (let l = 0; l < this.pairers.length; l++) if (this.active[l] && this.pairers[l].fanOut < this.cfg.fanOut) n++;
+    return n;
   }
 
   /** Speed hypotheses currently paired. */
