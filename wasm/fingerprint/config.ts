@@ -48,7 +48,7 @@ export interface MatchConfig {
    * scores this many votes. Chance alignments on music outside the catalog
    * score 5–8 under a fully searched off-speed hypothesis most of the time,
    * so a lower bar would undo the probe; half of `minVotes` keeps most of
-   * the saving and costs a sped-up track ~0.5–1 s more audio.
+   * the saving (its costs and price: docs/identification.md).
    */
   probeUntilVotes: number;
   /** Votes (aligned hash matches) a candidate needs before it is reported. */

@@ -181,9 +181,8 @@ export class LiveMatcher {
    * While `on` (nothing known for a vote window), hypotheses other than
    * speed 1 are probed, each searched in full again once an alignment under
    * it scores `probeUntilVotes`; otherwise every hypothesis is searched in
-   * full. On long streams outside the catalog this looked up 0.55x the
-   * hashes at 0.84x the CPU; a sped-up track that starts meanwhile takes
-   * ~0.3 s (±3%) to ~1 s (±2%) more of its audio to be found
+   * full. A monitored stream between catalog tracks pays about half the
+   * lookups; a sped-up track that starts meanwhile is found a little later
    * (docs/identification.md). A listener's query of a few seconds never
    * gets here.
    */
