@@ -90,6 +90,11 @@ export interface LiveStreamDetail extends LiveStreamSummary {
   /** Distinct landmark hashes looked up in the catalog, and the round trips to the shards that carried them. */
   lookups: number;
   lookup_rounds: number;
+  /**
+   * Speed hypotheses searched at the probe's reduced fan-out: up to 4 once
+   * nothing has been known for a vote window, 0 otherwise (docs/identification.md).
+   */
+  speeds_probed: number;
   /** Binary frames received: many small ones cost the service more than a few large ones for the same audio. */
   frames: number;
   matches_reported: number;

@@ -224,6 +224,26 @@ describe('monitoring of live streams', () => {
     s.close();
   });
 
+  it('probes the other speeds once a stream has known nothing for a vote window, and says so in the monitoring detail', async () => {
+    const detailOf = async (id: string, audio: Float32Array) => {
+      const s = await openMatch(id);
+      await hello(s);
+      s.sendAudio(audio);
+      s.send({ type: 'end' });
+      await s.next('ended', 15000);
+      const detail = (await (await api(`/api/v1/monitoring/live-streams/${id}`, { headers: ADMIN })).json()) as LiveStreamDetail;
+      s.close();
+      return detail;
+    };
+    const audio = synthMusic(4245, 20, RATE, 3);
+    const short = await detailOf('probe-short', audio.subarray(0, 10 * RATE));
+    const long = await detailOf('probe-long', audio);
+    expect(short.speeds_probed).toBe(0);
+    expect(long.speeds_probed).toBeGreaterThanOrEqual(3);
+    // The same first 10 s, then 10 s of which the last 8 are probed: 0.8x the hashes of the first 10 here, 1.09x without the probe.
+    expect(long.lookups - short.lookups).toBeLessThan(0.9 * short.lookups);
+  });
+
   it('refuses monitoring without the admin token', async () => {
     expect((await api('/api/v1/monitoring/live-streams')).status).toBe(401);
     expect((await api('/api/v1/monitoring/live-streams/x', { method: 'DELETE', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
