@@ -284,7 +284,7 @@ describe('speed search after a match', () => {
           const r = await m.push(q.subarray(o, o + step));
           match = r.match;
           const at = m.audioS;
-          if (at > 2 && at <= 12) {
+          if (at > 2 && at < 12) {
             probedInWindow.push(m.fingerprinter.probedSpeeds);
             landmarksInWindow += r.landmarks;
           } else if (at > 13 && at <= 20) {
@@ -307,6 +307,22 @@ describe('speed search after a match', () => {
         m.dispose();
       }
     }
+  });
+
+  it('probes the other speeds past the window on audio that casts no votes at all', async () => {
+    const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, RATE, (h, cap) => new MemoryIndex().lookup(h, cap));
+    const q = synthMusic(906, 14, RATE, 3);
+    const step = Math.round(0.5 * RATE);
+    const probed: Array<[number, number]> = [];
+    try {
+      for (let o = 0; o < q.length; o += step) {
+        expect((await m.push(q.subarray(o, o + step))).votes).toBe(0);
+        probed.push([m.audioS, m.fingerprinter.probedSpeeds]);
+      }
+    } finally {
+      m.dispose();
+    }
+    for (const [at, n] of probed) expect(n).toBe(at >= MATCH_PRESETS.default.windowS ? 4 : 0);
   });
 
   it('decides a long chunk step by step: the same match and audio_s as small frames, with one lookup', async () => {

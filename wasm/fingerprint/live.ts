@@ -145,6 +145,8 @@ export class LiveMatcher {
         const v = st.count > 0 ? this.voter.voteIndexed(st, rows, runs, st.audioS) : (this.voter.expire(st.audioS), 0);
         votes += v;
         match = this.decideAt(v, st.audioS) ?? match;
+        // Checked every step, votes or not: audio whose hashes the catalog lacks casts none, and still pays for its lookups.
+        if (!this.decided) this.probeSpeeds(this.unknownForS >= this.voter.cfg.windowS);
       }
       return { match, landmarks: count, votes };
     } finally {
@@ -173,7 +175,6 @@ export class LiveMatcher {
     // shows as the old track losing its decision, and the full search
     // resumes from that decision on.
     this.fingerprinter.focus(c ? c.speedIndex : null);
-    if (!c) this.probeSpeeds(this.unknownForS >= this.voter.cfg.windowS);
     return this.report(c, audioS);
   }
 
