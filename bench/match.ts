@@ -120,8 +120,13 @@ interface Outcome {
   cpuMs: number;
 }
 
+/** A live matcher on the in-memory catalog, as the MatchStream object runs one on the shards. */
+function matcherFor(cfg: MatchConfig): LiveMatcher {
+  return new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+}
+
 async function stream(q: Float32Array, cfg: MatchConfig): Promise<Outcome> {
-  const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+  const m = matcherFor(cfg);
   const step = Math.round(CHUNK_S * RATE);
   const s = cpuS();
   let first: Outcome | null = null;
@@ -291,7 +296,7 @@ if (MONITOR) {
   const step = Math.round(MONITOR_CHUNK_S * RATE);
   /** CPU and distinct hashes looked up past the first window, per second of audio, on a stream outside the catalog. */
   const pastWindow = async (q: Float32Array, cfg: MatchConfig): Promise<{ cpuS: number; lookups: number; audioS: number; matched: boolean }> => {
-    const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+    const m = matcherFor(cfg);
     let cpu = 0;
     let lookups = 0;
     let audioS = 0;
@@ -347,7 +352,7 @@ if (MONITOR) {
         const q = new Float32Array(before.length + x.length);
         q.set(before);
         q.set(x, before.length);
-        const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+        const m = matcherFor(cfg);
         try {
           for (let o = 0; o < q.length; o += step) {
             const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));

@@ -84,7 +84,7 @@ const LONG_BATCH_S = 2;
  * by up to a batch.
  */
 function batchSeconds(m: LiveMatcher): number {
-  return m.decided || m.unknownForS >= m.voter.cfg.windowS ? LONG_BATCH_S : MATCH_BATCH_S;
+  return m.decided || m.longUnknown ? LONG_BATCH_S : MATCH_BATCH_S;
 }
 /** Audio a stream may send ahead of real time (seconds of audio), unless MATCH_BURST_S says otherwise. */
 const DEFAULT_BURST_S = 12;

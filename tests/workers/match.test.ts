@@ -178,16 +178,22 @@ describe('monitoring of live streams', () => {
     expect((await api('/api/v1/monitoring/live-streams/monitored', { headers: ADMIN })).status).toBe(404);
   });
 
+  /** Streams `audio` to its end on a new stream, and reads the stream's monitoring detail before closing it. */
+  const streamToEnd = async (id: string, audio: Float32Array) => {
+    const s = await openMatch(id);
+    await hello(s);
+    s.sendAudio(audio);
+    s.send({ type: 'end' });
+    await s.next('ended', 15000);
+    const detail = (await (await api(`/api/v1/monitoring/live-streams/${id}`, { headers: ADMIN })).json()) as LiveStreamDetail;
+    s.close();
+    return { detail, matches: s.messages.filter((m) => m.type === 'match') };
+  };
+
   it('counts lookups, and looks the catalog up less often once the track is known', async () => {
     const rounds = async (id: string, audio: Float32Array) => {
-      const s = await openMatch(id);
-      await hello(s);
-      s.sendAudio(audio);
-      s.send({ type: 'end' });
-      await s.next('ended');
-      const detail = (await (await api(`/api/v1/monitoring/live-streams/${id}`, { headers: ADMIN })).json()) as LiveStreamDetail;
-      s.close();
-      return { detail, matched: s.messages.some((m) => m.type === 'match') };
+      const { detail, matches } = await streamToEnd(id, audio);
+      return { detail, matched: matches.length > 0 };
     };
     // 10 s in 0.1 s frames: twenty 0.5 s batches while nothing is known.
     const unknown = await rounds('rounds-unknown', synthMusic(4243, 10, RATE, 3));
@@ -203,41 +209,24 @@ describe('monitoring of live streams', () => {
   });
 
   it('looks the catalog up less often after a vote window of unknown audio, and still matches the next track as soon', async () => {
-    const s = await openMatch('rounds-long-unknown');
-    await hello(s);
     const q = new Float32Array(RATE * 26);
     q.set(synthMusic(4244, 20, RATE, 3));
     q.set(excerpt(0, 4, 6), RATE * 20);
-    s.sendAudio(q);
-    s.send({ type: 'end' });
-    await s.next('ended', 15000);
-    const matches = s.messages.filter((m) => m.type === 'match');
+    const { detail, matches } = await streamToEnd('rounds-long-unknown', q);
     expect(matches.map((m) => m.data.track_id)).toEqual([ingested[0].track_id]);
     expect(Math.abs(matches[0].data.offset_s - (4 - 20))).toBeLessThan(0.06);
     // Decided within 3 s of the track starting, as on a fresh stream: batches change when a decision arrives, not what it is.
     expect(matches[0].data.audio_s).toBeGreaterThan(20);
     expect(matches[0].data.audio_s).toBeLessThanOrEqual(23);
-    const detail = (await (await api('/api/v1/monitoring/live-streams/rounds-long-unknown', { headers: ADMIN })).json()) as LiveStreamDetail;
     // 24 half-second batches in the first 12 s, then 2 s ones: 30. 1 s batches past the window made 35, 0.5 s ones 45.
     expect(detail.lookup_rounds).toBeGreaterThanOrEqual(26);
     expect(detail.lookup_rounds).toBeLessThanOrEqual(32);
-    s.close();
   });
 
   it('probes the other speeds once a stream has known nothing for a vote window, and says so in the monitoring detail', async () => {
-    const detailOf = async (id: string, audio: Float32Array) => {
-      const s = await openMatch(id);
-      await hello(s);
-      s.sendAudio(audio);
-      s.send({ type: 'end' });
-      await s.next('ended', 15000);
-      const detail = (await (await api(`/api/v1/monitoring/live-streams/${id}`, { headers: ADMIN })).json()) as LiveStreamDetail;
-      s.close();
-      return detail;
-    };
     const audio = synthMusic(4245, 20, RATE, 3);
-    const short = await detailOf('probe-short', audio.subarray(0, 10 * RATE));
-    const long = await detailOf('probe-long', audio);
+    const short = (await streamToEnd('probe-short', audio.subarray(0, 10 * RATE))).detail;
+    const long = (await streamToEnd('probe-long', audio)).detail;
     expect(short.speeds_probed).toBe(0);
     expect(long.speeds_probed).toBeGreaterThanOrEqual(3);
     // The same first 10 s, then 10 s of which the last 8 are probed: 0.8x the hashes of the first 10 here, 1.09x without the probe.

@@ -94,6 +94,15 @@ export class LiveMatcher {
   }
 
   /**
+   * Nothing has been known for a whole vote window: a monitored stream
+   * between catalog tracks. The off-speed hypotheses are probed then, and
+   * the MatchStream object batches longer.
+   */
+  get longUnknown(): boolean {
+    return this.unknownForS >= this.voter.cfg.windowS;
+  }
+
+  /**
    * Consumes one chunk of any length. Calls must not overlap.
    *
    * A long chunk is fingerprinted in steps of DECIDE_EVERY_S of audio, its
@@ -146,7 +155,7 @@ export class LiveMatcher {
         votes += v;
         match = this.decideAt(v, st.audioS) ?? match;
         // Checked every step, votes or not: audio whose hashes the catalog lacks casts none, and still pays for its lookups.
-        if (!this.decided) this.probeSpeeds(this.unknownForS >= this.voter.cfg.windowS);
+        if (!this.decided) this.probeSpeeds(this.longUnknown);
       }
       return { match, landmarks: count, votes };
     } finally {

@@ -5,7 +5,7 @@
 
 export class FrameBatcher {
   readonly minSamples: number;
-  private frames: Float32Array[] = [];
+  private readonly frames: Float32Array[] = [];
   private heldSamples = 0;
 
   constructor(minSamples: number) {
@@ -36,7 +36,7 @@ export class FrameBatcher {
 
   /** Forgets the frames held (a stopped or restarted stream). */
   clear(): void {
-    this.frames = [];
+    this.frames.length = 0;
     this.heldSamples = 0;
   }
 }
