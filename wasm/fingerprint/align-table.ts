@@ -1,9 +1,8 @@
 // The offset voter's per-alignment state, one entry per vote key (an integer
 // below 2^53): the votes cast exactly at the key, and how many warm keys lie
 // near it (see OffsetVoter). Both live in one slot, so the common vote — a
-// chance vote near nothing warm — costs one probe of one table; two tables
-// cost two cache misses per vote on audio that never matches, where the
-// table holds tens of thousands of keys and is far larger than the cache.
+// chance vote near nothing warm — costs one probe of one table, not one of
+// each.
 //
 // A slot is four int32s (key low word, key high word + 1, votes, near), so a
 // probe reads one cache line; high word + 1 = 0 marks an empty slot. Linear
@@ -50,25 +49,6 @@ export class AlignTable {
 
   private slotOf(key: number): number {
     return this.find(key | 0, ((key / TWO_32) | 0) + 1);
-  }
-
-  /**
-   * Reads the home slot of each of the first `n` keys and nothing else.
-   * A vote's probe is a cache miss once the table outgrows the cache, and
-   * one probe depends on the last (an insert may move entries); loads with
-   * nothing between them overlap, so touching a batch first turns a miss
-   * per vote into a handful per batch. Returns a value only so the loads
-   * cannot be optimised away.
-   */
-  touch(keys: Float64Array, n: number): number {
-    const s = this.slots;
-    const mask = this.mask;
-    let x = 0;
-    for (let i = 0; i < n; i++) {
-      const key = keys[i];
-      x ^= s[AlignTable.home(key | 0, (key / TWO_32) | 0, mask) * STRIDE + 1];
-    }
-    return x;
   }
 
   /** Votes exactly at `key`. */

@@ -51,6 +51,15 @@ export interface MatchConfig {
    * the saving (its costs and price: docs/identification.md).
    */
   probeUntilVotes: number;
+  /**
+   * Hash matches of one query anchor at one alignment (within two decision
+   * steps) before they vote there, unless the alignment already holds votes;
+   * 1: every match votes. An anchor pairs with several targets, so a true
+   * alignment gets its matches in groups and a chance one mostly alone:
+   * at 2, audio outside the catalog casts ~1/20 of the votes it would
+   * (docs/identification.md).
+   */
+  minAnchorMatches: number;
   /** Votes (aligned hash matches) a candidate needs before it is reported. */
   minVotes: number;
   /** The winner must have this many times the votes of the best other track. */
@@ -104,8 +113,9 @@ const matchDefault: MatchConfig = {
   speeds: [1, 0.985, 1.015, 0.97, 1.03],
   probeFanOut: 2,
   probeUntilVotes: 7,
+  minAnchorMatches: 2,
   minVotes: 14,
-  minRatio: 3,
+  minRatio: 3.5,
   minOffsetRatio: 2,
   distinctOffsetFrames: 20,
   ambiguousVotes: 40,

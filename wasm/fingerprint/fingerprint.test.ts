@@ -436,7 +436,8 @@ describe('no match without the catalog audio', () => {
 
 describe('OffsetVoter', () => {
   it('forgets votes older than its window', () => {
-    const v = new OffsetVoter({ ...MATCH_PRESETS.default, windowS: 5 });
+    // Every match votes here (minAnchorMatches 1): these tests pin the window and the scores; the anchor gate has its own below.
+    const v = new OffsetVoter({ ...MATCH_PRESETS.default, windowS: 5, minAnchorMatches: 1 });
     const batch = { count: 20, hashes: new Uint32Array(20).map((_, i) => i + 1), times: new Int32Array(20).map((_, i) => i), speeds: new Uint8Array(20) };
     const rows = { hashes: Array.from(batch.hashes), tracks: new Array(20).fill(9), times: Array.from(batch.times, (t) => t + 100) };
     v.vote(batch, rows, 1);
@@ -459,7 +460,7 @@ describe('OffsetVoter', () => {
       rows.tracks.push(4);
       rows.times.push(250 + i);
     }
-    const cfg = { ...MATCH_PRESETS.default, minVotes: 10 };
+    const cfg = { ...MATCH_PRESETS.default, minVotes: 10, minAnchorMatches: 1 };
     const grouped = new OffsetVoter(cfg);
     expect(grouped.vote(batch, rows, 1)).toBe(3000);
     // The same rows with the big run split in two: the voter must gather them by hash itself.
@@ -515,7 +516,7 @@ function referenceLeader(votes: Array<{ track: number; speed: number; offset: nu
 
 describe('OffsetVoter decisions', () => {
   it('scores alignments as the sum of the votes within the offset tolerance, as a brute-force count does', () => {
-    const cfg = { ...MATCH_PRESETS.default, windowS: 3 };
+    const cfg = { ...MATCH_PRESETS.default, windowS: 3, minAnchorMatches: 1 };
     for (let seed = 1; seed <= 40; seed++) {
       const rand = rng(seed);
       const v = new OffsetVoter(cfg);
@@ -569,6 +570,106 @@ describe('OffsetVoter decisions', () => {
             else expect(voter.leader()).toMatchObject(after);
           }
         }
+      }
+    }
+  });
+});
+
+/** One step of matches for OffsetVoter.vote: landmark i has hash i + 1, anchor frame `qt`, and one catalog row. */
+function stepOf(matches: Array<{ qt: number; f1: number; track: number; offset: number }>) {
+  const n = matches.length;
+  const batch = { count: n, hashes: new Uint32Array(n), times: new Int32Array(n), speeds: new Uint8Array(n) };
+  const rows = { hashes: [] as number[], tracks: [] as number[], times: [] as number[] };
+  matches.forEach((m, i) => {
+    // Distinct hashes whose anchor frequency (the top bits) is f1.
+    batch.hashes[i] = packHash(m.f1, (i % 100) - 50, 1 + (i % 60));
+    batch.times[i] = m.qt;
+    rows.hashes.push(batch.hashes[i]);
+    rows.tracks.push(m.track);
+    rows.times.push(m.offset + m.qt);
+  });
+  // Rows grouped by hash, as every index returns them.
+  const order = [...rows.hashes.keys()].sort((a, b) => rows.hashes[a] - rows.hashes[b]);
+  return { batch, rows: { hashes: order.map((r) => rows.hashes[r]), tracks: order.map((r) => rows.tracks[r]), times: order.map((r) => rows.times[r]) } };
+}
+
+describe('OffsetVoter anchor groups (minAnchorMatches 2)', () => {
+  const cfg = { ...MATCH_PRESETS.default, minAnchorMatches: 2 };
+
+  it('keeps a lone match at a fresh alignment out, and lets an anchor\'s second match there vote with its first', () => {
+    const v = new OffsetVoter(cfg);
+    // Two anchors, one match each at the same alignment: no group.
+    let s = stepOf([
+      { qt: 10, f1: 40, track: 3, offset: 500 },
+      { qt: 11, f1: 40, track: 3, offset: 500 },
+    ]);
+    expect(v.vote(s.batch, s.rows, 0.1)).toBe(0);
+    // The first anchor's second match, one step later: both vote.
+    s = stepOf([{ qt: 10, f1: 40, track: 3, offset: 500 }]);
+    expect(v.vote(s.batch, s.rows, 0.2)).toBe(2);
+    // The alignment now holds votes: a lone match within the offset tolerance votes at once, one beyond it does not.
+    s = stepOf([
+      { qt: 30, f1: 90, track: 3, offset: 501 },
+      { qt: 31, f1: 90, track: 3, offset: 503 },
+      { qt: 31, f1: 90, track: 4, offset: 500 },
+    ]);
+    expect(v.vote(s.batch, s.rows, 0.4)).toBe(1);
+    expect(v.totalVotes).toBe(3);
+  });
+
+  it('groups an anchor\'s matches of the same or the next step only', () => {
+    const v = new OffsetVoter(cfg);
+    const first = stepOf([{ qt: 5, f1: 7, track: 2, offset: 100 }]);
+    expect(v.vote(first.batch, first.rows, 0.1)).toBe(0);
+    const empty = stepOf([{ qt: 6, f1: 8, track: 9, offset: 9000 }]);
+    expect(v.vote(empty.batch, empty.rows, 0.2)).toBe(0);
+    // Two steps later the first match is forgotten: this one is alone again.
+    expect(v.vote(first.batch, first.rows, 0.3)).toBe(0);
+    // Same step: a group of two, then a third match casts one more.
+    const pair = stepOf([
+      { qt: 50, f1: 7, track: 2, offset: 300 },
+      { qt: 50, f1: 7, track: 2, offset: 300 },
+      { qt: 50, f1: 7, track: 2, offset: 300 },
+    ]);
+    expect(v.vote(pair.batch, pair.rows, 0.4)).toBe(3);
+  });
+
+  it('casts the votes a brute-force reading of the rule casts, and decides as a count of them does', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const rand = rng(1000 + seed);
+      const c = { ...cfg, windowS: 2 };
+      const v = new OffsetVoter(c);
+      const live: Array<{ track: number; speed: number; offset: number; at: number }> = [];
+      // Groups by anchor and alignment: the step each was first seen in, its matches, the votes it cast.
+      const groups = new Map<string, { step: number; matches: number; cast: number }>();
+      for (let step = 1; step <= 50; step++) {
+        const audioS = step * 0.1;
+        const matches = Array.from({ length: 1 + Math.floor(rand() * 25) }, () => ({
+          qt: step * 4 + Math.floor(rand() * 6),
+          f1: Math.floor(rand() * 3),
+          track: 1 + Math.floor(rand() * 2),
+          offset: 100 + Math.floor(rand() * 12),
+        }));
+        const { batch, rows } = stepOf(matches);
+        let want = 0;
+        const current = () => live.filter((x) => x.at >= audioS - c.windowS);
+        // The voter walks landmarks in batch order and each one's rows: here one row each.
+        for (const m of matches) {
+          const id = `${m.qt}/${m.f1}/${m.track}/${m.offset}`;
+          let g = groups.get(id);
+          if (!g || g.step < step - 1) groups.set(id, (g = { step, matches: 0, cast: 0 }));
+          g.matches++;
+          let n = 0;
+          if (g.matches >= 2) n = g.matches - g.cast;
+          else if (current().some((x) => x.track === m.track && Math.abs(x.offset - m.offset) <= c.offsetTolerance)) n = 1;
+          g.cast += n;
+          for (let k = 0; k < n; k++) live.push({ track: m.track, speed: 0, offset: m.offset, at: audioS });
+          want += n;
+        }
+        expect(v.vote(batch, rows, audioS)).toBe(want);
+        const ref = referenceLeader(current(), c);
+        if (ref === null) expect(v.leader()).toBeNull();
+        else expect(v.leader()).toMatchObject(ref);
       }
     }
   });

@@ -6,6 +6,7 @@
 import type { MatchConfig } from './config.ts';
 import type { LandmarkBatch } from './stream.ts';
 import { AlignTable } from './align-table.ts';
+import { AnchorGroups } from './anchor-groups.ts';
 
 /** Catalog rows for a set of hashes: parallel arrays, any order. */
 export interface IndexRows {
@@ -39,6 +40,20 @@ function voteKey(track: number, speed: number, offset: number): number {
   return (track * SPEED_SLOTS + speed) * OFFSET_SPAN + (offset + OFFSET_BIAS);
 }
 
+const COVER_BITS = 15;
+const TWO_32 = 4294967296;
+
+function coverSlot(key: number): number {
+  let h = Math.imul((key | 0) ^ Math.imul((key / TWO_32) | 0, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 16;
+  return h >>> (32 - COVER_BITS);
+}
+
+/** A query anchor: its frame and frequency (the hash's top bits), unique among the anchors alive at once. */
+function anchorOf(frame: number, hash: number): number {
+  return ((frame & 0x3fffff) << 9) | (hash >>> 13);
+}
+
 /** i mod n for 0 <= i < 2n: ring arithmetic without a division per vote. */
 function wrap(i: number, n: number): number {
   return i >= n ? i - n : i;
@@ -48,12 +63,6 @@ function wrap(i: number, n: number): number {
 function unwrapRing<T extends Float64Array | Int32Array>(ring: T, head: number, count: number, into: T): T {
   for (let i = 0; i < count; i++) into[i] = ring[(head + i) % ring.length];
   return into;
-}
-
-function growKeys(keys: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
-  const grown = new Float64Array(2 * keys.length);
-  grown.set(keys.subarray(0, n));
-  return grown;
 }
 
 export class OffsetVoter {
@@ -67,11 +76,17 @@ export class OffsetVoter {
    * costs no neighbour lookups. Both counts share a slot, so that test costs
    * no second probe.
    */
-  // 20,000–80,000 keys in a 12 s window of five hypotheses on audio that never
-  // matches, a few thousand once a stream is decided. Sized for 64k keys from
-  // the start (2 MB): growing there from a small table rehashed ~100k entries
-  // in a stream's first ten seconds, 5% of its CPU.
-  private readonly exact = new AlignTable(1 << 17);
+  // Past the anchor gate (see `match`), audio that never matches casts ~150
+  // votes a second: ~2,000 keys in a 12 s window, where every match voting
+  // made 20,000–80,000. Starts at 64 KB, and grows for a decided stream's.
+  private readonly exact = new AlignTable(1 << 12);
+  private readonly groups: AnchorGroups;
+  /**
+   * By a hash of the key, how many voted keys lie within the offset
+   * tolerance of it: 0 proves that no alignment near a key holds votes,
+   * which is the answer for most chance matches (see \`open\`).
+   */
+  private readonly cover = new Uint16Array(1 << COVER_BITS);
   /**
    * Scores (votes within the offset tolerance) of the keys scoring `hotAt`
    * or more: the only ones a decision can depend on. A winner needs
@@ -95,10 +110,6 @@ export class OffsetVoter {
   private runCount = 0;
   totalVotes = 0;
   private scratchKeys = new Float64Array(1024);
-  /** The vote keys of the batch being cast. */
-  private batchKeys = new Float64Array(1024);
-  /** Sink for AlignTable.touch. */
-  private touched = 0;
   /** The last leader, and the hot table's edit count when it was found. */
   private leaderCache: Candidate | null = null;
   private leaderEdits = -1;
@@ -115,6 +126,7 @@ export class OffsetVoter {
 
   constructor(cfg: MatchConfig, capacity = 1 << 17) {
     this.cfg = cfg;
+    this.groups = new AnchorGroups();
     // Untracked scores are at most hotAt − 1; that bound times each rule's ratio stays within the votes the rule asks for.
     const untracked = Math.min(Math.floor(cfg.minVotes / cfg.minRatio), Math.floor(cfg.minVotes / cfg.minOffsetRatio), Math.floor(cfg.ambiguousVotes / cfg.ambiguousRatio));
     this.hotAt = Math.max(2, untracked + 1);
@@ -153,27 +165,18 @@ export class OffsetVoter {
     this.expire(audioS);
     if (batch.count === 0 || rows.hashes.length === 0) return 0;
     if (!runs) return this.voteUngrouped(batch, rows, audioS);
-    let n = 0;
+    this.groups.nextStep();
+    const before = this.totalVotes;
     for (let i = 0; i < batch.count; i++) {
       const h = batch.hashes[i];
       const start = runs.get(h);
       if (start === undefined) continue;
       const qt = batch.times[i];
       const sp = batch.speeds[i];
-      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) {
-        if (n === this.batchKeys.length) this.batchKeys = growKeys(this.batchKeys, n);
-        this.batchKeys[n++] = voteKey(rows.tracks[r], sp, rows.times[r] - qt);
-      }
+      const anchor = anchorOf(qt, h);
+      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) this.match(voteKey(rows.tracks[r], sp, rows.times[r] - qt), anchor, audioS);
     }
-    return this.addAll(this.batchKeys, n, audioS);
-  }
-
-  /** Casts `n` votes, in order; their table slots are touched first (see AlignTable.touch). */
-  private addAll(keys: Float64Array, n: number, audioS: number): number {
-    this.touched ^= this.exact.touch(keys, n);
-    for (let i = 0; i < n; i++) this.add(keys[i], audioS);
-    this.totalVotes += n;
-    return n;
+    return this.totalVotes - before;
   }
 
   /** The same votes when an index returns a hash's rows scattered. */
@@ -184,16 +187,61 @@ export class OffsetVoter {
       if (!list) byHash.set(rows.hashes[r], (list = []));
       list.push(r);
     }
-    let n = 0;
+    this.groups.nextStep();
+    const before = this.totalVotes;
     for (let i = 0; i < batch.count; i++) {
-      const list = byHash.get(batch.hashes[i]);
+      const h = batch.hashes[i];
+      const list = byHash.get(h);
       if (!list) continue;
-      for (const r of list) {
-        if (n === this.batchKeys.length) this.batchKeys = growKeys(this.batchKeys, n);
-        this.batchKeys[n++] = voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]);
-      }
+      const anchor = anchorOf(batch.times[i], h);
+      for (const r of list) this.match(voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]), anchor, audioS);
     }
-    return this.addAll(this.batchKeys, n, audioS);
+    return this.totalVotes - before;
+  }
+
+  /**
+   * One hash match of a query anchor at alignment `key`. With
+   * `minAnchorMatches` of 2 or more it votes once that many hashes of the
+   * same anchor have matched there (the earlier ones then vote with it), or
+   * at once when an alignment within the offset tolerance already holds
+   * votes: a lone chance match at a fresh alignment, the bulk of what audio
+   * outside the catalog brings, never enters the window.
+   */
+  private match(key: number, anchor: number, audioS: number): void {
+    const need = this.cfg.minAnchorMatches;
+    if (need <= 1) {
+      this.castVote(key, audioS);
+      return;
+    }
+    const groups = this.groups;
+    const m = groups.add(key, anchor);
+    if (m >= need) {
+      for (let c = groups.cast; c < m; c++) this.castVote(key, audioS);
+      groups.cast = m;
+    } else if (this.open(key)) {
+      this.castVote(key, audioS);
+      groups.cast = groups.cast + 1;
+    }
+  }
+
+  /** Whether an alignment within the offset tolerance of `key` holds votes. */
+  private open(key: number): boolean {
+    // Most matches are chance ones far from every voted alignment: the cover count says so without a probe.
+    if (this.cover[coverSlot(key)] === 0) return false;
+    const tol = this.cfg.offsetTolerance;
+    for (let j = key - tol; j <= key + tol; j++) if (this.exact.votes(j) > 0) return true;
+    return false;
+  }
+
+  /** `key` got its first vote (+1) or lost its last (−1): counted in the cover of every key within the tolerance. */
+  private coverAround(key: number, delta: number): void {
+    const tol = this.cfg.offsetTolerance;
+    for (let j = key - tol; j <= key + tol; j++) this.cover[coverSlot(j)] += delta;
+  }
+
+  private castVote(key: number, audioS: number): void {
+    this.add(key, audioS);
+    this.totalVotes++;
   }
 
   private add(key: number, stamp: number): void {
@@ -206,6 +254,7 @@ export class OffsetVoter {
     const tol = this.cfg.offsetTolerance;
     const exact = this.exact;
     const c = exact.addVotes(key, 1);
+    if (c === 1) this.coverAround(key, 1);
     // A key that just turned warm is near itself.
     if (c === this.warmAt) this.markNearWarm(key, 1);
     else if (exact.lastNear === 0) return;
@@ -239,6 +288,7 @@ export class OffsetVoter {
     const tol = this.cfg.offsetTolerance;
     // The near count is read before the key can stop being warm: it is the one the scores were kept by.
     const c = this.exact.addVotes(key, -1);
+    if (c === 0) this.coverAround(key, -1);
     // Scores only fall here: a key that was not hot stays so, and a hot one
     // leaves when it drops below the threshold.
     if (this.exact.lastNear > 0) {
@@ -386,5 +436,7 @@ export class OffsetVoter {
     this.runHead = 0;
     this.runCount = 0;
     this.totalVotes = 0;
+    this.groups.clear();
+    this.cover.fill(0);
   }
 }
