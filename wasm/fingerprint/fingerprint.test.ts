@@ -617,6 +617,18 @@ describe('OffsetVoter anchor groups (minAnchorMatches 2)', () => {
     expect(v.totalVotes).toBe(3);
   });
 
+  it('lets every match of an ungated (probed) speed hypothesis vote', () => {
+    const v = new OffsetVoter(cfg);
+    v.ungated[1] = 1;
+    const s = stepOf([
+      { qt: 10, f1: 40, track: 3, offset: 500 },
+      { qt: 20, f1: 41, track: 5, offset: 900 },
+    ]);
+    s.batch.speeds[1] = 1;
+    // The lone match under speed 0 stays out; the one under the ungated speed 1 votes.
+    expect(v.vote(s.batch, s.rows, 0.1)).toBe(1);
+  });
+
   it('groups an anchor\'s matches of the same or the next step only', () => {
     const v = new OffsetVoter(cfg);
     const first = stepOf([{ qt: 5, f1: 7, track: 2, offset: 100 }]);

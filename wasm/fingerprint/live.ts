@@ -194,13 +194,18 @@ export class LiveMatcher {
    * full. A monitored stream between catalog tracks pays about half the
    * lookups; a sped-up track that starts meanwhile is found a little later
    * (docs/identification.md). A listener's query of a few seconds never
-   * gets here.
+   * gets here. A probed hypothesis's matches vote without the anchor gate:
+   * with 2 targets an anchor rarely matches twice, and gated it reached
+   * its escalation bar seconds later (tracks at ±2% were missed).
    */
   private probeSpeeds(on: boolean): void {
     const fp = this.fingerprinter;
     const scores = on ? this.voter.speedScores() : null;
     for (let l = 0; l < fp.speeds.length; l++) {
-      if (fp.speeds[l] !== 1) fp.probe(l, scores && scores[l] < this.voter.cfg.probeUntilVotes ? this.voter.cfg.probeFanOut : null);
+      if (fp.speeds[l] === 1) continue;
+      const probed = scores !== null && scores[l] < this.voter.cfg.probeUntilVotes;
+      fp.probe(l, probed ? this.voter.cfg.probeFanOut : null);
+      this.voter.ungated[l] = probed ? 1 : 0;
     }
   }
 

@@ -81,6 +81,8 @@ export class OffsetVoter {
   // made 20,000–80,000. Starts at 64 KB, and grows for a decided stream's.
   private readonly exact = new AlignTable(1 << 12);
   private readonly groups: AnchorGroups;
+  /** Speed hypotheses (by index) whose every match votes, gate or not: the probed ones (see LiveMatcher). */
+  readonly ungated = new Uint8Array(SPEED_SLOTS);
   /**
    * By a hash of the key, how many voted keys lie within the offset
    * tolerance of it: 0 proves that no alignment near a key holds votes,
@@ -174,7 +176,7 @@ export class OffsetVoter {
       const qt = batch.times[i];
       const sp = batch.speeds[i];
       const anchor = anchorOf(qt, h);
-      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) this.match(voteKey(rows.tracks[r], sp, rows.times[r] - qt), anchor, audioS);
+      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) this.match(voteKey(rows.tracks[r], sp, rows.times[r] - qt), anchor, sp, audioS);
     }
     return this.totalVotes - before;
   }
@@ -194,7 +196,7 @@ export class OffsetVoter {
       const list = byHash.get(h);
       if (!list) continue;
       const anchor = anchorOf(batch.times[i], h);
-      for (const r of list) this.match(voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]), anchor, audioS);
+      for (const r of list) this.match(voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]), anchor, batch.speeds[i], audioS);
     }
     return this.totalVotes - before;
   }
@@ -207,9 +209,9 @@ export class OffsetVoter {
    * votes: a lone chance match at a fresh alignment, the bulk of what audio
    * outside the catalog brings, never enters the window.
    */
-  private match(key: number, anchor: number, audioS: number): void {
+  private match(key: number, anchor: number, speed: number, audioS: number): void {
     const need = this.cfg.minAnchorMatches;
-    if (need <= 1) {
+    if (need <= 1 || this.ungated[speed] === 1) {
       this.castVote(key, audioS);
       return;
     }
