@@ -7,7 +7,7 @@
 //
 // An anchor's first targets are the next few peaks, so most of its hashes
 // arrive within a step or two: the groups of the current and the previous
-// step are kept, in two tables small enough for the first-level caches, and
+// step are kept (a step that brings no matches is not counted), in two tables small enough for the first-level caches, and
 // a table is reused for the next step but one by its step stamp alone (an
 // entry stamped with another step is an empty slot), not by clearing it.
 // A slot is four int32s: key low word, key high word + 1, the anchor, and

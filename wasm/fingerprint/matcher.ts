@@ -1,8 +1,11 @@
-// Matching by aligned offsets (Wang 2003, section 2.3): every query landmark
+// Matching by aligned offsets (Wang 2003, section 2.3): a query landmark
 // whose hash is in the catalog votes for (track, db_time − query_time). A
 // true match piles votes on one offset; chance collisions spread over all
-// offsets of all tracks. The voter keeps a sliding window of votes, so a
-// stream that changes track is re-identified once the old votes age out.
+// offsets of all tracks. A lone match at a fresh alignment waits for a
+// second hash of its anchor there (AnchorGroups): true alignments get their
+// matches in such groups, chance ones seldom. The voter keeps a sliding
+// window of votes, so a stream that changes track is re-identified once the
+// old votes age out.
 import type { MatchConfig } from './config.ts';
 import type { LandmarkBatch } from './stream.ts';
 import { AlignTable } from './align-table.ts';
@@ -78,7 +81,8 @@ export class OffsetVoter {
    */
   // Past the anchor gate (see `match`), audio that never matches casts ~150
   // votes a second: ~2,000 keys in a 12 s window, where every match voting
-  // made 20,000–80,000. Starts at 64 KB, and grows for a decided stream's.
+  // made 20,000–80,000. Starts at 64 KB and grows when a stream needs more
+  // (a match, or the probe's ungated hypotheses).
   private readonly exact = new AlignTable(1 << 12);
   private readonly groups: AnchorGroups;
   /** Speed hypotheses (by index) whose every match votes, gate or not: the probed ones (see LiveMatcher). */
@@ -86,7 +90,7 @@ export class OffsetVoter {
   /**
    * By a hash of the key, how many voted keys lie within the offset
    * tolerance of it: 0 proves that no alignment near a key holds votes,
-   * which is the answer for most chance matches (see \`open\`).
+   * which is the answer for most chance matches (see `open`).
    */
   private readonly cover = new Uint16Array(1 << COVER_BITS);
   /**
@@ -135,8 +139,8 @@ export class OffsetVoter {
     this.warmAt = Math.ceil(this.hotAt / (2 * cfg.offsetTolerance + 1));
     this.around = new Int32Array(4 * cfg.offsetTolerance + 1);
     this.capacity = capacity;
-    // Room for the first ~14 s of votes on audio that never matches, so a short stream never copies the FIFO.
-    this.keys = new Float64Array(Math.min(capacity, 1 << 16));
+    // Past the gate a listener's stream casts a few hundred votes a second (a probing one more, ungated): room for ~12 s of the former, grown as needed.
+    this.keys = new Float64Array(Math.min(capacity, 1 << 12));
   }
 
   /** Adds the votes of one landmark batch; `rows` are the catalog entries of its hashes. */
