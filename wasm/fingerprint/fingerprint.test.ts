@@ -309,6 +309,19 @@ describe('speed search after a match', () => {
     }
   });
 
+  it('lets matches past the anchor gate exactly while their hypothesis is probed, also once a decision focuses on it', () => {
+    const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, RATE, (h, cap) => catalog.index.lookup(h, cap));
+    try {
+      m.fingerprinter.probe(3, 2);
+      expect(Array.from(m.voter.ungated.subarray(0, 5))).toEqual([0, 0, 0, 1, 0]);
+      // A decision at that speed pairs it in full again, and its matches are gated again.
+      m.fingerprinter.focus(3);
+      expect(Array.from(m.voter.ungated.subarray(0, 5))).toEqual([0, 0, 0, 0, 0]);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('probes the other speeds past the window on audio that casts no votes at all', async () => {
     const m = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, RATE, (h, cap) => new MemoryIndex().lookup(h, cap));
     const q = synthMusic(906, 14, RATE, 3);

@@ -80,6 +80,8 @@ export class LiveMatcher {
   constructor(kiss: KissFFT, fp: FingerprintConfig, match: MatchConfig, inputRate: number, lookup: Lookup, maxChunk = 16384) {
     this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk });
     this.voter = new OffsetVoter(match);
+    // One record of which hypotheses are probed: the voter lets their matches past the gate (see probeSpeeds).
+    this.voter.ungated = this.fingerprinter.probed;
     this.lookup = lookup;
     this.frameS = frameSeconds(fp);
   }
@@ -202,10 +204,7 @@ export class LiveMatcher {
     const fp = this.fingerprinter;
     const scores = on ? this.voter.speedScores() : null;
     for (let l = 0; l < fp.speeds.length; l++) {
-      if (fp.speeds[l] === 1) continue;
-      const probed = scores !== null && scores[l] < this.voter.cfg.probeUntilVotes;
-      fp.probe(l, probed ? this.voter.cfg.probeFanOut : null);
-      this.voter.ungated[l] = probed ? 1 : 0;
+      if (fp.speeds[l] !== 1) fp.probe(l, scores && scores[l] < this.voter.cfg.probeUntilVotes ? this.voter.cfg.probeFanOut : null);
     }
   }
 

@@ -85,8 +85,11 @@ export class OffsetVoter {
   // (a match, or the probe's ungated hypotheses).
   private readonly exact = new AlignTable(1 << 12);
   private readonly groups: AnchorGroups;
-  /** Speed hypotheses (by index) whose every match votes, gate or not: the probed ones (see LiveMatcher). */
-  readonly ungated = new Uint8Array(SPEED_SLOTS);
+  /**
+   * By speed hypothesis, 1 where every match votes, gate or not. A live
+   * matcher points it at its fingerprinter's `probed` flags (see LiveMatcher).
+   */
+  ungated: Uint8Array = new Uint8Array(SPEED_SLOTS);
   /**
    * By a hash of the key, how many voted keys lie within the offset
    * tolerance of it: 0 proves that no alignment near a key holds votes,
