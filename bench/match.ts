@@ -25,7 +25,7 @@
 // (no in-process measurement of monitored streams and the off-speed probe).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
-import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig } from '../wasm/fingerprint/index.ts';
+import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig, type PushResult } from '../wasm/fingerprint/index.ts';
 import { addNoise, changeSpeed, gain, rng, telephone } from '../wasm/fingerprint/test-signals.ts';
 import { encodeWav } from '../wasm/wav.ts';
 import { MATCH_BATCH_S } from '../src/protocol/index.ts';
@@ -120,30 +120,35 @@ interface Outcome {
   cpuMs: number;
 }
 
-/** A live matcher on the in-memory catalog, as the MatchStream object runs one on the shards. */
-function matcherFor(cfg: MatchConfig): LiveMatcher {
-  return new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
-}
-
-async function stream(q: Float32Array, cfg: MatchConfig): Promise<Outcome> {
-  const m = matcherFor(cfg);
-  const step = Math.round(CHUNK_S * RATE);
-  const s = cpuS();
-  let first: Outcome | null = null;
+/**
+ * Streams `q` through a new live matcher on the in-memory catalog (as the
+ * MatchStream object runs one on the shards), in frames of `frameS` seconds. `each`
+ * sees every push (its result, and the audio the matcher had consumed
+ * before it); returning true ends the stream there.
+ */
+async function feed(q: Float32Array, cfg: MatchConfig, frameS: number, each: (r: PushResult, m: LiveMatcher, beforeS: number) => boolean | void): Promise<void> {
+  const m = new LiveMatcher(kiss, fp, cfg, RATE, (h, cap) => index.lookup(h, cap));
+  const step = Math.round(frameS * RATE);
   try {
-    for (let o = 0; o < q.length && !first; o += step) {
-      const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
-      if (r.match) first = { track: r.match.track, offsetS: r.match.offsetS, audioS: r.match.audioS, cpuMs: 0 };
+    for (let o = 0; o < q.length; o += step) {
+      const beforeS = m.audioS;
+      if (each(await m.push(q.subarray(o, Math.min(q.length, o + step))), m, beforeS) === true) return;
     }
-    // Cost is measured over the whole query, as a stream that keeps listening pays it.
-    const consumed = m.audioS;
-    const rest = Math.round(consumed * RATE);
-    for (let o = rest; o < q.length; o += step) await m.push(q.subarray(o, Math.min(q.length, o + step)));
   } finally {
     m.dispose();
   }
+}
+
+async function stream(q: Float32Array, cfg: MatchConfig): Promise<Outcome> {
+  const s = cpuS();
+  let first: Outcome | null = null;
+  // Cost is measured over the whole query, as a stream that keeps listening pays it.
+  await feed(q, cfg, CHUNK_S, (r) => {
+    if (r.match && !first) first = { track: r.match.track, offsetS: r.match.offsetS, audioS: r.match.audioS, cpuMs: 0 };
+  });
   const cpuMs = (cpuS() - s) * 1000;
-  return first ? { ...first, cpuMs } : { track: null, offsetS: NaN, audioS: null, cpuMs };
+  const found = first as Outcome | null;
+  return found ? { ...found, cpuMs } : { track: null, offsetS: NaN, audioS: null, cpuMs };
 }
 
 interface Row {
@@ -293,30 +298,24 @@ let monitored: Record<string, unknown> | null = null;
 if (MONITOR) {
   const MON_S = 40;
   const PREFIX_S = 20;
-  const step = Math.round(MONITOR_CHUNK_S * RATE);
   /** CPU and distinct hashes looked up past the first window, per second of audio, on a stream outside the catalog. */
   const pastWindow = async (q: Float32Array, cfg: MatchConfig): Promise<{ cpuS: number; lookups: number; audioS: number; matched: boolean }> => {
-    const m = matcherFor(cfg);
     let cpu = 0;
     let lookups = 0;
     let audioS = 0;
     let matched = false;
-    try {
-      for (let o = 0; o < q.length; o += step) {
-        const before = m.audioS;
-        const l0 = m.lookups;
-        const s = cpuS();
-        const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
-        if (before >= cfg.windowS) {
-          cpu += cpuS() - s;
-          lookups += m.lookups - l0;
-          audioS += m.audioS - before;
-        }
-        if (r.match) matched = true;
+    let mark = cpuS();
+    let seen = 0;
+    await feed(q, cfg, MONITOR_CHUNK_S, (r, m, beforeS) => {
+      if (beforeS >= cfg.windowS) {
+        cpu += cpuS() - mark;
+        lookups += m.lookups - seen;
+        audioS += m.audioS - beforeS;
       }
-    } finally {
-      m.dispose();
-    }
+      if (r.match) matched = true;
+      seen = m.lookups;
+      mark = cpuS();
+    });
     return { cpuS: cpu, lookups, audioS, matched };
   };
   const streams = negatives.filter((t) => t.samples.length >= MON_S * RATE).flatMap((t, i) => [t.samples.slice(0, MON_S * RATE), addNoise(t.samples.slice(0, MON_S * RATE), 10, i)]);
@@ -352,18 +351,11 @@ if (MONITOR) {
         const q = new Float32Array(before.length + x.length);
         q.set(before);
         q.set(x, before.length);
-        const m = matcherFor(cfg);
-        try {
-          for (let o = 0; o < q.length; o += step) {
-            const r = await m.push(q.subarray(o, Math.min(q.length, o + step)));
-            if (r.match?.track === i + 1 && r.match.audioS > PREFIX_S) {
-              times.push(r.match.audioS - PREFIX_S);
-              break;
-            }
-          }
-        } finally {
-          m.dispose();
-        }
+        await feed(q, cfg, MONITOR_CHUNK_S, (r) => {
+          if (r.match?.track !== i + 1 || r.match.audioS <= PREFIX_S) return false;
+          times.push(r.match.audioS - PREFIX_S);
+          return true;
+        });
       }
       const label = `speed ${speed > 1 ? '+' : '−'}${fmt(Math.abs(speed - 1) * 100, 0)}%`;
       lateRows.push([label, name === 'probe' ? 'probe (default)' : 'full (baseline)', String(catalog.length), `${times.length}/${catalog.length}`, times.length ? fmt(percentile(times, 50), 1) : '–', times.length ? fmt(percentile(times, 90), 1) : '–']);

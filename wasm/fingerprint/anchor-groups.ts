@@ -23,6 +23,8 @@ export class AnchorGroups {
   private mask: number;
   /** Entries stamped with the last three steps: the live groups, and the previous step's leftovers that still link probe chains. */
   private readonly sizes = new Int32Array(3);
+  /** Their sum, kept as they change rather than added up for every match. */
+  private held = 0;
   private step = 3;
   /** The slot of the last `add`. */
   private last = 0;
@@ -40,6 +42,7 @@ export class AnchorGroups {
       this.clear();
       return;
     }
+    this.held -= this.sizes[this.step % 3];
     this.sizes[this.step % 3] = 0;
   }
 
@@ -60,8 +63,7 @@ export class AnchorGroups {
    * insert may take it); anything older ends a search, as an empty slot.
    */
   add(key: number, anchor: number): number {
-    const live = this.sizes[0] + this.sizes[1] + this.sizes[2];
-    if ((live + 1) * 2 > this.mask + 1) this.grow();
+    if ((this.held + 1) * 2 > this.mask + 1) this.grow();
     const lo = key | 0;
     const hi1 = ((key / TWO_32) | 0) + 1;
     const s = this.slots;
@@ -86,12 +88,16 @@ export class AnchorGroups {
       i = (i + 1) & mask;
     }
     const was = s[free + 3] >>> STEP_SHIFT;
-    if (step - was === 2) this.sizes[was % 3]--;
+    if (step - was === 2) {
+      this.sizes[was % 3]--;
+      this.held--;
+    }
     s[free] = lo;
     s[free + 1] = hi1;
     s[free + 2] = anchor;
     s[free + 3] = (step << STEP_SHIFT) | 1;
     this.sizes[step % 3]++;
+    this.held++;
     this.last = free;
     return 1;
   }
@@ -112,6 +118,7 @@ export class AnchorGroups {
     const cap = (this.mask + 1) * 2;
     const mask = cap - 1;
     const s = new Int32Array(cap * STRIDE);
+    this.held -= this.sizes[(this.step + 1) % 3];
     this.sizes[(this.step + 1) % 3] = 0;
     for (let p = 0; p < old.length; p += STRIDE) {
       if (this.step - (old[p + 3] >>> STEP_SHIFT) > 1) continue;
@@ -126,6 +133,7 @@ export class AnchorGroups {
   clear(): void {
     this.slots.fill(0);
     this.sizes.fill(0);
+    this.held = 0;
     // Empty slots read as step 0: dead from the third step on.
     this.step = 3;
   }

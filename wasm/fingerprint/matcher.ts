@@ -188,24 +188,11 @@ export class OffsetVoter {
     return this.totalVotes - before;
   }
 
-  /** The same votes when an index returns a hash's rows scattered. */
+  /** The same votes when an index returns a hash's rows scattered: gathered by hash, each hash's rows in their order, then voted as grouped rows. */
   private voteUngrouped(batch: LandmarkBatch, rows: IndexRows, audioS: number): number {
-    const byHash = new Map<number, number[]>();
-    for (let r = 0; r < rows.hashes.length; r++) {
-      let list = byHash.get(rows.hashes[r]);
-      if (!list) byHash.set(rows.hashes[r], (list = []));
-      list.push(r);
-    }
-    this.groups.nextStep();
-    const before = this.totalVotes;
-    for (let i = 0; i < batch.count; i++) {
-      const h = batch.hashes[i];
-      const list = byHash.get(h);
-      if (!list) continue;
-      const anchor = anchorOf(batch.times[i], h);
-      for (const r of list) this.match(voteKey(rows.tracks[r], batch.speeds[i], rows.times[r] - batch.times[i]), anchor, batch.speeds[i], audioS);
-    }
-    return this.totalVotes - before;
+    const order = Array.from({ length: rows.hashes.length }, (_, r) => r).sort((a, b) => rows.hashes[a] - rows.hashes[b] || a - b);
+    const grouped: IndexRows = { hashes: order.map((r) => rows.hashes[r]), tracks: order.map((r) => rows.tracks[r]), times: order.map((r) => rows.times[r]) };
+    return this.voteIndexed(batch, grouped, this.indexRows(grouped), audioS);
   }
 
   /**
