@@ -22,7 +22,7 @@
 // while iterating: BENCH_MATCH_ONLY (comma-separated degradation names, e.g.
 // "clean,snr 0 dB,speed +3%"), BENCH_MATCH_BASELINE=0 (no exactSpeed run),
 // BENCH_MATCH_NEGATIVES (queries per negative track, 8), BENCH_MATCH_MONITOR=0
-// (no in-process measurement of monitored streams and the off-speed probe).
+// (no in-process measurement of monitored streams).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKissFFT } from '../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig, type PushResult } from '../wasm/fingerprint/index.ts';
@@ -288,16 +288,15 @@ for (const t of negatives) {
 console.log(`negatives from their first sample: ${openings.falsePositives} false positives in ${openings.queries} = ${fmt((100 * openings.falsePositives) / openings.queries, 2)}%${openings.reported.map((r) => `; ${r.negative} reported as ${r.track} at ${fmt(r.offset_s, 2)} s after ${fmt(r.audio_s, 1)} s`).join('')}`);
 console.log(`all negatives: ${neg.falsePositives + openings.falsePositives} false positives in ${neg.queries + openings.queries} = ${fmt((100 * (neg.falsePositives + openings.falsePositives)) / (neg.queries + openings.queries), 2)}%`);
 
-// ---- monitored streams: the off-speed probe past the first vote window ----
+// ---- monitored streams: past the first vote window ----
 // A monitored stream spends most of its life on audio outside the catalog,
-// past its first vote window, where the off-speed hypotheses are probed
-// (MatchConfig.probeFanOut). Baseline in the same run: the same preset with
-// the probe at the full fan-out, i.e. every hypothesis searched in full.
-const NO_PROBE: MatchConfig = { ...MATCH_PRESETS.default, probeFanOut: fp.fanOut };
+// past its first vote window, searching every speed hypothesis. Baseline in
+// the same run: the same matcher without the speed search (exactSpeed).
 let monitored: Record<string, unknown> | null = null;
 if (MONITOR) {
   const MON_S = 40;
   const PREFIX_S = 20;
+  const searches = { speeds: MATCH_PRESETS.default, exact: MATCH_PRESETS.exactSpeed } as const;
   /** CPU and distinct hashes looked up past the first window, per second of audio, on a stream outside the catalog. */
   const pastWindow = async (q: Float32Array, cfg: MatchConfig): Promise<{ cpuS: number; lookups: number; audioS: number; matched: boolean }> => {
     let cpu = 0;
@@ -319,11 +318,11 @@ if (MONITOR) {
     return { cpuS: cpu, lookups, audioS, matched };
   };
   const streams = negatives.filter((t) => t.samples.length >= MON_S * RATE).flatMap((t, i) => [t.samples.slice(0, MON_S * RATE), addNoise(t.samples.slice(0, MON_S * RATE), 10, i)]);
-  const cost = { probe: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 }, full: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 } };
+  const cost = { speeds: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 }, exact: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 } };
   // Alternating stream by stream, so a phase of the machine weighs on both alike.
   for (const [i, q] of streams.entries()) {
-    for (const name of i % 2 ? (['probe', 'full'] as const) : (['full', 'probe'] as const)) {
-      const r = await pastWindow(q, name === 'probe' ? MATCH_PRESETS.default : NO_PROBE);
+    for (const name of i % 2 ? (['speeds', 'exact'] as const) : (['exact', 'speeds'] as const)) {
+      const r = await pastWindow(q, searches[name]);
       const c = cost[name];
       c.cpuS += r.cpuS;
       c.lookups += r.lookups;
@@ -331,36 +330,34 @@ if (MONITOR) {
       if (r.matched) c.matched++;
     }
   }
-  const perS = (c: (typeof cost)['probe']) => ({ cpu_ms_per_s: (1000 * c.cpuS) / c.audioS, x_realtime: c.audioS / c.cpuS, lookups_per_s: c.lookups / c.audioS, streams_matched: c.matched });
-  const costs = { probe: perS(cost.probe), full: perS(cost.full) };
+  const perS = (c: (typeof cost)['speeds']) => ({ cpu_ms_per_s: (1000 * c.cpuS) / c.audioS, x_realtime: c.audioS / c.cpuS, lookups_per_s: c.lookups / c.audioS, streams_matched: c.matched });
+  const costs = { speed_search: perS(cost.speeds), exact_speed: perS(cost.exact) };
   console.log(`\nmonitored streams outside the catalog (${streams.length} × ${MON_S} s, ${MONITOR_CHUNK_S} s frames), past the first ${MATCH_PRESETS.default.windowS} s:`);
-  for (const [name, c] of Object.entries(costs)) console.log(`  ${name === 'probe' ? 'off-speed probe (default)' : 'full speed search (baseline)'}: ${fmt(c.cpu_ms_per_s, 2)} ms CPU per s of audio = ${fmt(c.x_realtime, 0)}× real time; ${fmt(c.lookups_per_s, 0)} hashes looked up per s; ${c.streams_matched} streams reported a track`);
-  console.log(`  probe / baseline: CPU ${fmt(costs.probe.cpu_ms_per_s / costs.full.cpu_ms_per_s, 2)}×, lookups ${fmt(costs.probe.lookups_per_s / costs.full.lookups_per_s, 2)}×`);
-  // The price: a catalog track at another speed that begins after PREFIX_S s outside the catalog.
-  const lateHead = ['track begins after 20 s outside the catalog', 'search', 'streams', 'matched', 'p50 (s after it began)', 'p90 (s)'];
+  for (const [name, c] of Object.entries(costs)) console.log(`  ${name === 'speed_search' ? 'speed search (default)' : 'exactSpeed (baseline)'}: ${fmt(c.cpu_ms_per_s, 2)} ms CPU per s of audio = ${fmt(c.x_realtime, 0)}× real time; ${fmt(c.lookups_per_s, 0)} hashes looked up per s; ${c.streams_matched} streams reported a track`);
+  console.log(`  speed search / baseline: CPU ${fmt(costs.speed_search.cpu_ms_per_s / costs.exact_speed.cpu_ms_per_s, 2)}×, lookups ${fmt(costs.speed_search.lookups_per_s / costs.exact_speed.lookups_per_s, 2)}×`);
+  // A catalog track at another speed that begins after PREFIX_S s outside the catalog: found as soon as on a fresh stream?
+  const lateHead = ['track begins after 20 s outside the catalog', 'streams', 'matched', 'p50 (s after it began)', 'p90 (s)'];
   const lateRows: Array<Array<string | number>> = [];
   const late: Array<Record<string, unknown>> = [];
   for (const speed of [1.03, 0.97, 1.02, 0.98]) {
-    for (const [name, cfg] of [['probe', MATCH_PRESETS.default], ['full', NO_PROBE]] as const) {
-      const times: number[] = [];
-      for (const [i, t] of catalog.entries()) {
-        const rand = rng(hashTag(`late-${t.name}`));
-        const start = Math.floor(rand() * (t.samples.length - (QUERY_S + 2) * RATE));
-        const x = changeSpeed(t.samples.slice(start, start + (QUERY_S + 2) * RATE), RATE, speed).subarray(0, QUERY_S * RATE);
-        const before = negatives[i % negatives.length].samples.subarray(0, PREFIX_S * RATE);
-        const q = new Float32Array(before.length + x.length);
-        q.set(before);
-        q.set(x, before.length);
-        await feed(q, cfg, MONITOR_CHUNK_S, (r) => {
-          if (r.match?.track !== i + 1 || r.match.audioS <= PREFIX_S) return false;
-          times.push(r.match.audioS - PREFIX_S);
-          return true;
-        });
-      }
-      const label = `speed ${speed > 1 ? '+' : '−'}${fmt(Math.abs(speed - 1) * 100, 0)}%`;
-      lateRows.push([label, name === 'probe' ? 'probe (default)' : 'full (baseline)', String(catalog.length), `${times.length}/${catalog.length}`, times.length ? fmt(percentile(times, 50), 1) : '–', times.length ? fmt(percentile(times, 90), 1) : '–']);
-      late.push({ speed, search: name, streams: catalog.length, matched: times.length, p50_s: percentile(times, 50), p90_s: percentile(times, 90) });
+    const times: number[] = [];
+    for (const [i, t] of catalog.entries()) {
+      const rand = rng(hashTag(`late-${t.name}`));
+      const start = Math.floor(rand() * (t.samples.length - (QUERY_S + 2) * RATE));
+      const x = changeSpeed(t.samples.slice(start, start + (QUERY_S + 2) * RATE), RATE, speed).subarray(0, QUERY_S * RATE);
+      const before = negatives[i % negatives.length].samples.subarray(0, PREFIX_S * RATE);
+      const q = new Float32Array(before.length + x.length);
+      q.set(before);
+      q.set(x, before.length);
+      await feed(q, MATCH_PRESETS.default, MONITOR_CHUNK_S, (r) => {
+        if (r.match?.track !== i + 1 || r.match.audioS <= PREFIX_S) return false;
+        times.push(r.match.audioS - PREFIX_S);
+        return true;
+      });
     }
+    const label = `speed ${speed > 1 ? '+' : '−'}${fmt(Math.abs(speed - 1) * 100, 0)}%`;
+    lateRows.push([label, String(catalog.length), `${times.length}/${catalog.length}`, times.length ? fmt(percentile(times, 50), 1) : '–', times.length ? fmt(percentile(times, 90), 1) : '–']);
+    late.push({ speed, streams: catalog.length, matched: times.length, p50_s: percentile(times, 50), p90_s: percentile(times, 90) });
   }
   console.log(table(lateHead, lateRows));
   monitored = { past_window: costs, late_off_speed_track: late };

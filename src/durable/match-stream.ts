@@ -111,7 +111,7 @@ export class MatchStream extends DurableObject<Env> {
       landmarks: live?.matcher.landmarks ?? 0,
       lookups: live?.matcher.lookups ?? 0,
       lookup_rounds: live?.matcher.lookupRounds ?? 0,
-      speeds_probed: live?.matcher.fingerprinter.probedSpeeds ?? 0,
+      speeds_searched: live?.matcher.fingerprinter.activeSpeeds ?? 0,
       frames: live?.frames ?? 0,
       matches_reported: live?.matchesReported ?? 0,
       errors_sent: this.errors.get(ws) ?? 0,

@@ -91,10 +91,11 @@ export interface LiveStreamDetail extends LiveStreamSummary {
   lookups: number;
   lookup_rounds: number;
   /**
-   * Speed hypotheses searched at the probe's reduced fan-out: up to 4 once
-   * nothing has been known for a vote window, 0 otherwise (docs/identification.md).
+   * Speed hypotheses being searched: all of them (5 by default) while the
+   * stream's track is unknown, 1 while a decision names its track and speed
+   * (docs/identification.md).
    */
-  speeds_probed: number;
+  speeds_searched: number;
   /** Binary frames received: many small ones cost the service more than a few large ones for the same audio. */
   frames: number;
   matches_reported: number;

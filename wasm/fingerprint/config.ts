@@ -36,22 +36,6 @@ export interface MatchConfig {
   /** Speed factors searched for a live query (1 = as recorded). */
   speeds: readonly number[];
   /**
-   * Once nothing has been known for a whole vote window (a monitored stream
-   * between catalog tracks: talk, adverts, other music), each new anchor of
-   * a hypothesis other than speed 1 pairs with only this many targets: a
-   * probe that finds a sped-up track's first votes at a fraction of the full
-   * search's lookups and votes (see LiveMatcher).
-   */
-  probeFanOut: number;
-  /**
-   * A probed hypothesis is searched in full once an alignment under it
-   * scores this many votes. Chance alignments on music outside the catalog
-   * score 5–8 under a fully searched off-speed hypothesis most of the time,
-   * so a lower bar would undo the probe; half of `minVotes` keeps most of
-   * the saving (its costs and price: docs/identification.md).
-   */
-  probeUntilVotes: number;
-  /**
    * Hash matches of one query anchor at one alignment (within two decision
    * steps) before they vote there, unless the alignment already holds votes;
    * 1: every match votes. An anchor pairs with several targets, so a true
@@ -111,8 +95,6 @@ const fingerprintDefault: FingerprintConfig = {
 
 const matchDefault: MatchConfig = {
   speeds: [1, 0.985, 1.015, 0.97, 1.03],
-  probeFanOut: 2,
-  probeUntilVotes: 7,
   minAnchorMatches: 2,
   minVotes: 14,
   minRatio: 3.5,

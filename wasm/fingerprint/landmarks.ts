@@ -266,12 +266,6 @@ export class PeakPicker {
 export class PeakPairer {
   readonly cfg: FingerprintConfig;
   readonly speed: number;
-  /**
-   * Later peaks each new anchor pairs with: `cfg.fanOut`, or fewer while the
-   * hypothesis is probed (StreamFingerprinter.probe). The pairs are the
-   * anchor's first targets either way, so its hashes stay among the catalog's.
-   */
-  fanOut: number;
   /** Landmarks completed by the last `pair` call: `count` entries are valid. */
   readonly hashes: Uint32Array;
   readonly times: Int32Array;
@@ -291,7 +285,6 @@ export class PeakPairer {
     validateConfig(cfg);
     this.cfg = cfg;
     this.speed = speed;
-    this.fanOut = cfg.fanOut;
     this.lo = Math.round((cfg.minHz * cfg.frameSize) / cfg.sampleRate);
     this.width = Math.round((cfg.maxHz * cfg.frameSize) / cfg.sampleRate) - this.lo + 1;
     const anchors = cfg.maxPeaksPerFrame * (cfg.maxDt + 1);
@@ -362,7 +355,7 @@ export class PeakPairer {
       const s = (this.anchorHead + this.anchorCount) % cap;
       this.anchorFrame[s] = c;
       this.anchorBin[s] = this.mapped[i];
-      this.anchorLeft[s] = this.fanOut;
+      this.anchorLeft[s] = cfg.fanOut;
       this.anchorCount++;
     }
     return this.count;

@@ -80,8 +80,6 @@ export class LiveMatcher {
   constructor(kiss: KissFFT, fp: FingerprintConfig, match: MatchConfig, inputRate: number, lookup: Lookup, maxChunk = 16384) {
     this.fingerprinter = new StreamFingerprinter(kiss, fp, inputRate, { speeds: match.speeds, maxChunk });
     this.voter = new OffsetVoter(match);
-    // One record of which hypotheses are probed: the voter lets their matches past the gate (see probeSpeeds).
-    this.voter.ungated = this.fingerprinter.probed;
     this.lookup = lookup;
     this.frameS = frameSeconds(fp);
   }
@@ -97,8 +95,7 @@ export class LiveMatcher {
 
   /**
    * Nothing has been known for a whole vote window: a monitored stream
-   * between catalog tracks. The off-speed hypotheses are probed then, and
-   * the MatchStream object batches longer.
+   * between catalog tracks, where the MatchStream object batches longer.
    */
   get longUnknown(): boolean {
     return this.unknownForS >= this.voter.cfg.windowS;
@@ -156,8 +153,6 @@ export class LiveMatcher {
         const v = st.count > 0 ? this.voter.voteIndexed(st, rows, runs, st.audioS) : (this.voter.expire(st.audioS), 0);
         votes += v;
         match = this.decideAt(v, st.audioS) ?? match;
-        // Checked every step, votes or not: audio whose hashes the catalog lacks casts none, and still pays for its lookups.
-        if (!this.decided) this.probeSpeeds(this.longUnknown);
       }
       return { match, landmarks: count, votes };
     } finally {
@@ -187,25 +182,6 @@ export class LiveMatcher {
     // resumes from that decision on.
     this.fingerprinter.focus(c ? c.speedIndex : null);
     return this.report(c, audioS);
-  }
-
-  /**
-   * While `on` (nothing known for a vote window), hypotheses other than
-   * speed 1 are probed, each searched in full again once an alignment under
-   * it scores `probeUntilVotes`; otherwise every hypothesis is searched in
-   * full. A monitored stream between catalog tracks pays about half the
-   * lookups; a sped-up track that starts meanwhile is found a little later
-   * (docs/identification.md). A listener's query of a few seconds never
-   * gets here. A probed hypothesis's matches vote without the anchor gate:
-   * with 2 targets an anchor rarely matches twice, and gated it reached
-   * its escalation bar seconds later (tracks at ±2% were missed).
-   */
-  private probeSpeeds(on: boolean): void {
-    const fp = this.fingerprinter;
-    const scores = on ? this.voter.speedScores() : null;
-    for (let l = 0; l < fp.speeds.length; l++) {
-      if (fp.speeds[l] !== 1) fp.probe(l, scores && scores[l] < this.voter.cfg.probeUntilVotes ? this.voter.cfg.probeFanOut : null);
-    }
   }
 
   /**
@@ -243,7 +219,6 @@ export class LiveMatcher {
     this.decided = false;
     this.knownAtS = this.audioS;
     this.fingerprinter.focus(null);
-    this.probeSpeeds(false);
   }
 
   dispose(): void {

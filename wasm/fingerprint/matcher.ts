@@ -82,14 +82,9 @@ export class OffsetVoter {
   // Past the anchor gate (see `match`), audio that never matches casts ~150
   // votes a second: ~2,000 keys in a 12 s window, where every match voting
   // made 20,000–80,000. Starts at 64 KB and grows when a stream needs more
-  // (a match, or the probe's ungated hypotheses).
+  // (a match).
   private readonly exact = new AlignTable(1 << 12);
   private readonly groups: AnchorGroups;
-  /**
-   * By speed hypothesis, 1 where every match votes, gate or not. A live
-   * matcher points it at its fingerprinter's `probed` flags (see LiveMatcher).
-   */
-  ungated: Uint8Array = new Uint8Array(SPEED_SLOTS);
   /**
    * By a hash of the key, how many voted keys lie within the offset
    * tolerance of it: 0 proves that no alignment near a key holds votes,
@@ -123,8 +118,6 @@ export class OffsetVoter {
   private leaderCache: Candidate | null = null;
   private leaderEdits = -1;
   private scratchScores = new Int32Array(1024);
-  /** The best hot score under each speed hypothesis, as of the last leader search (0: none hot). */
-  private readonly bestBySpeed = new Int32Array(SPEED_SLOTS);
   /** Where each hash's rows start in the current lookup; reused across lookups. */
   private readonly runs = new Map<number, number>();
   /** Exact counts from key − 2·tol to key + 2·tol, read around a vote. */
@@ -142,7 +135,7 @@ export class OffsetVoter {
     this.warmAt = Math.ceil(this.hotAt / (2 * cfg.offsetTolerance + 1));
     this.around = new Int32Array(4 * cfg.offsetTolerance + 1);
     this.capacity = capacity;
-    // Past the gate a listener's stream casts a few hundred votes a second (a probing one more, ungated): room for ~12 s of the former, grown as needed.
+    // Past the gate a listener's stream casts a few hundred votes a second: room for ~12 s of that, grown as needed.
     this.keys = new Float64Array(Math.min(capacity, 1 << 12));
   }
 
@@ -183,7 +176,7 @@ export class OffsetVoter {
       const qt = batch.times[i];
       const sp = batch.speeds[i];
       const anchor = anchorOf(qt, h);
-      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) this.match(voteKey(rows.tracks[r], sp, rows.times[r] - qt), anchor, sp, audioS);
+      for (let r = start; r < rows.hashes.length && rows.hashes[r] === h; r++) this.match(voteKey(rows.tracks[r], sp, rows.times[r] - qt), anchor, audioS);
     }
     return this.totalVotes - before;
   }
@@ -203,9 +196,9 @@ export class OffsetVoter {
    * votes: a lone chance match at a fresh alignment, the bulk of what audio
    * outside the catalog brings, never enters the window.
    */
-  private match(key: number, anchor: number, speed: number, audioS: number): void {
+  private match(key: number, anchor: number, audioS: number): void {
     const need = this.cfg.minAnchorMatches;
-    if (need <= 1 || this.ungated[speed] === 1) {
+    if (need <= 1) {
       this.castVote(key, audioS);
       return;
     }
@@ -361,15 +354,8 @@ export class OffsetVoter {
     return this.leaderCache;
   }
 
-  /** The best score of any alignment under each speed hypothesis, by index: 0 where none is hot (hotAt or more). */
-  speedScores(): Int32Array {
-    this.leader();
-    return this.bestBySpeed;
-  }
-
   private findLeader(): Candidate | null {
     const n = this.hot.size;
-    this.bestBySpeed.fill(0);
     if (n === 0) return null;
     if (this.scratchKeys.length < n) {
       this.scratchKeys = new Float64Array(n * 2);
@@ -396,10 +382,7 @@ export class OffsetVoter {
     // Scores below the hot threshold are not tracked: count them as just below it.
     let runnerUp = this.hotAt - 1;
     let sameTrack = this.hotAt - 1;
-    const bySpeed = this.bestBySpeed;
     for (let j = 0; j < n; j++) {
-      const speed = Math.floor(keys[j] / OFFSET_SPAN) % SPEED_SLOTS;
-      if (scores[j] > bySpeed[speed]) bySpeed[speed] = scores[j];
       const track = Math.floor(keys[j] / (SPEED_SLOTS * OFFSET_SPAN));
       if (track !== bestTrack) {
         if (scores[j] > runnerUp) runnerUp = scores[j];

@@ -41,12 +41,6 @@ export class StreamFingerprinter {
   private hopFill = 0;
   /** Which speed hypotheses are paired (see `focus`). */
   private readonly active: Uint8Array;
-  /**
-   * By hypothesis, 1 while its new anchors get less than the full fan-out
-   * (see `probe`). The offset voter reads the same array: a probed
-   * hypothesis's matches vote without the anchor gate (see LiveMatcher).
-   */
-  readonly probed: Uint8Array;
 
   constructor(kiss: KissFFT, cfg: FingerprintConfig, inputRate: number, opts: StreamFingerprinterOptions = {}) {
     this.cfg = cfg;
@@ -62,7 +56,6 @@ export class StreamFingerprinter {
     this.picker = new PeakPicker(kiss, cfg);
     this.pairers = this.speeds.map((s) => new PeakPairer(cfg, s));
     this.active = new Uint8Array(this.pairers.length).fill(1);
-    this.probed = new Uint8Array(this.pairers.length);
     this.hop = new Float32Array(cfg.hop);
     // Every landmark spends one unit of an anchor's fan-out, and the anchors a
     // push can spend are those alive when it starts plus the peaks it finds.
@@ -111,32 +104,6 @@ export class StreamFingerprinter {
       if (on && !this.active[l]) this.pairers[l].reset();
       this.active[l] = on;
     }
-    if (index !== null) this.probe(index, null);
-  }
-
-  /**
-   * Pairs each new anchor of hypothesis `index` with only its first `fanOut`
-   * targets (a probe), or with the configured fan-out again (null). Anchors
-   * already paired keep what they had left: topping them up would pair them
-   * with peaks that are not among their first targets, hashes the catalog
-   * never stored.
-   */
-  probe(index: number, fanOut: number | null): void {
-    const pairer = this.pairers[index];
-    pairer.fanOut = fanOut === null ? this.cfg.fanOut : Math.max(1, Math.min(fanOut, this.cfg.fanOut));
-    this.probed[index] = pairer.fanOut < this.cfg.fanOut ? 1 : 0;
-  }
-
-  /** The fan-out new anchors of hypothesis `index` get (see `probe`). */
-  fanOutOf(index: number): number {
-    return this.pairers[index].fanOut;
-  }
-
-  /** Hypotheses paired (see `focus`) at less than the full fan-out (see `probe`). */
-  get probedSpeeds(): number {
-    let n = 0;
-    for (let l = 0; l < this.pairers.length; l++) n += this.active[l] & this.probed[l];
-    return n;
   }
 
   /** Speed hypotheses currently paired. */
