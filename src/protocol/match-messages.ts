@@ -93,7 +93,7 @@ export interface LiveStreamDetail extends LiveStreamSummary {
   /**
    * Speed hypotheses being searched: all of them (5 by default) while the
    * stream's track is unknown, 1 while a decision names its track and speed
-   * (docs/identification.md).
+   * (docs/identification.md); 0 before the stream's hello, like the counters.
    */
   speeds_searched: number;
   /** Binary frames received: many small ones cost the service more than a few large ones for the same audio. */
