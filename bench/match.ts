@@ -296,7 +296,7 @@ let monitored: Record<string, unknown> | null = null;
 if (MONITOR) {
   const MON_S = 40;
   const PREFIX_S = 20;
-  const searches = { speeds: MATCH_PRESETS.default, exact: MATCH_PRESETS.exactSpeed } as const;
+  const searches = { speed_search: MATCH_PRESETS.default, exact_speed: MATCH_PRESETS.exactSpeed } as const;
   /** CPU and distinct hashes looked up past the first window, per second of audio, on a stream outside the catalog. */
   const pastWindow = async (q: Float32Array, cfg: MatchConfig): Promise<{ cpuS: number; lookups: number; audioS: number; matched: boolean }> => {
     let cpu = 0;
@@ -318,10 +318,10 @@ if (MONITOR) {
     return { cpuS: cpu, lookups, audioS, matched };
   };
   const streams = negatives.filter((t) => t.samples.length >= MON_S * RATE).flatMap((t, i) => [t.samples.slice(0, MON_S * RATE), addNoise(t.samples.slice(0, MON_S * RATE), 10, i)]);
-  const cost = { speeds: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 }, exact: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 } };
+  const cost = { speed_search: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 }, exact_speed: { cpuS: 0, lookups: 0, audioS: 0, matched: 0 } };
   // Alternating stream by stream, so a phase of the machine weighs on both alike.
   for (const [i, q] of streams.entries()) {
-    for (const name of i % 2 ? (['speeds', 'exact'] as const) : (['exact', 'speeds'] as const)) {
+    for (const name of i % 2 ? (['speed_search', 'exact_speed'] as const) : (['exact_speed', 'speed_search'] as const)) {
       const r = await pastWindow(q, searches[name]);
       const c = cost[name];
       c.cpuS += r.cpuS;
@@ -330,8 +330,8 @@ if (MONITOR) {
       if (r.matched) c.matched++;
     }
   }
-  const perS = (c: (typeof cost)['speeds']) => ({ cpu_ms_per_s: (1000 * c.cpuS) / c.audioS, x_realtime: c.audioS / c.cpuS, lookups_per_s: c.lookups / c.audioS, streams_matched: c.matched });
-  const costs = { speed_search: perS(cost.speeds), exact_speed: perS(cost.exact) };
+  const perS = (c: (typeof cost)['speed_search']) => ({ cpu_ms_per_s: (1000 * c.cpuS) / c.audioS, x_realtime: c.audioS / c.cpuS, lookups_per_s: c.lookups / c.audioS, streams_matched: c.matched });
+  const costs = { speed_search: perS(cost.speed_search), exact_speed: perS(cost.exact_speed) };
   console.log(`\nmonitored streams outside the catalog (${streams.length} × ${MON_S} s, ${MONITOR_CHUNK_S} s frames), past the first ${MATCH_PRESETS.default.windowS} s:`);
   for (const [name, c] of Object.entries(costs)) console.log(`  ${name === 'speed_search' ? 'speed search (default)' : 'exactSpeed (baseline)'}: ${fmt(c.cpu_ms_per_s, 2)} ms CPU per s of audio = ${fmt(c.x_realtime, 0)}× real time; ${fmt(c.lookups_per_s, 0)} hashes looked up per s; ${c.streams_matched} streams reported a track`);
   console.log(`  speed search / baseline: CPU ${fmt(costs.speed_search.cpu_ms_per_s / costs.exact_speed.cpu_ms_per_s, 2)}×, lookups ${fmt(costs.speed_search.lookups_per_s / costs.exact_speed.lookups_per_s, 2)}×`);

@@ -9,8 +9,9 @@
 // probing with backward-shift deletion: no tombstones pile up as the sliding
 // window evicts old votes. An entry is removed when both counts are 0.
 
+import { TWO_32, highWord, lowWord, mixWords } from './key-words.ts';
+
 const STRIDE = 4;
-const TWO_32 = 4294967296;
 
 export class AlignTable {
   private slots: Int32Array;
@@ -29,9 +30,7 @@ export class AlignTable {
   }
 
   private static home(lo: number, hi: number, mask: number): number {
-    let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 15;
-    return h & mask;
+    return mixWords(lo, hi) & mask;
   }
 
   /** The slot (index of its first int) holding the key, or the empty slot where it would go. */
@@ -48,7 +47,7 @@ export class AlignTable {
   }
 
   private slotOf(key: number): number {
-    return this.find(key | 0, ((key / TWO_32) | 0) + 1);
+    return this.find(lowWord(key), highWord(key) + 1);
   }
 
   /** Votes exactly at `key`. */
@@ -76,8 +75,8 @@ export class AlignTable {
   private addAt(key: number, delta: number, field: number): number {
     this.edits++;
     if (delta > 0 && (this.size + 1) * 2 > this.mask + 1) this.grow();
-    const lo = key | 0;
-    const hi1 = ((key / TWO_32) | 0) + 1;
+    const lo = lowWord(key);
+    const hi1 = highWord(key) + 1;
     const p = this.find(lo, hi1);
     const s = this.slots;
     if (s[p + 1] === 0) {

@@ -7,14 +7,16 @@
 //
 // An anchor's first targets are the next few peaks, so most of its hashes
 // arrive within a step or two: the groups of the current and the previous
-// step are kept (a step that brings no matches is not counted), in two tables small enough for the first-level caches, and
-// a table is reused for the next step but one by its step stamp alone (an
-// entry stamped with another step is an empty slot), not by clearing it.
+// step are kept (a step that brings no matches is not counted), in one table
+// small enough for the first-level caches. Each entry is stamped with its
+// step, and an entry older than the last step counts as an empty slot, so
+// the table is never cleared between steps.
 // A slot is four int32s: key low word, key high word + 1, the anchor, and
 // (step << 16 | votes cast << 8 | matches).
 
+import { highWord, lowWord, mixWords } from './key-words.ts';
+
 const STRIDE = 4;
-const TWO_32 = 4294967296;
 const STEP_SHIFT = 16;
 const STEPS = 1 << (31 - STEP_SHIFT);
 
@@ -47,9 +49,7 @@ export class AnchorGroups {
   }
 
   private static home(lo: number, hi1: number, anchor: number, mask: number): number {
-    let h = Math.imul(lo ^ Math.imul(hi1, 0x9e3779b1) ^ Math.imul(anchor, 0x7feb352d), 0x85ebca6b);
-    h ^= h >>> 15;
-    return h & mask;
+    return mixWords(lo ^ Math.imul(anchor, 0x7feb352d), hi1) & mask;
   }
 
   /**
@@ -64,8 +64,8 @@ export class AnchorGroups {
    */
   add(key: number, anchor: number): number {
     if ((this.held + 1) * 2 > this.mask + 1) this.grow();
-    const lo = key | 0;
-    const hi1 = ((key / TWO_32) | 0) + 1;
+    const lo = lowWord(key);
+    const hi1 = highWord(key) + 1;
     const s = this.slots;
     const mask = this.mask;
     const step = this.step;

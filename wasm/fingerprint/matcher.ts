@@ -10,6 +10,7 @@ import type { MatchConfig } from './config.ts';
 import type { LandmarkBatch } from './stream.ts';
 import { AlignTable } from './align-table.ts';
 import { AnchorGroups } from './anchor-groups.ts';
+import { highWord, lowWord, mixWords } from './key-words.ts';
 
 /** Catalog rows for a set of hashes: parallel arrays, any order. */
 export interface IndexRows {
@@ -44,12 +45,9 @@ function voteKey(track: number, speed: number, offset: number): number {
 }
 
 const COVER_BITS = 15;
-const TWO_32 = 4294967296;
 
 function coverSlot(key: number): number {
-  let h = Math.imul((key | 0) ^ Math.imul((key / TWO_32) | 0, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 16;
-  return h >>> (32 - COVER_BITS);
+  return mixWords(lowWord(key), highWord(key)) >>> (32 - COVER_BITS);
 }
 
 /** A query anchor: its frame and frequency (the hash's top bits), unique among the anchors alive at once. */
