@@ -34,13 +34,39 @@ describe('starting the local server', () => {
         return p;
       });
       try {
+        // Each attempt picks the server's port, then the inspector's.
         expect(picks[0]).toBe(taken);
-        expect(own.port).toBe(picks[1]);
+        expect(own.port).toBe(picks[2]);
         expect((await fetch(`${own.url}/api/v1/health`)).ok).toBe(true);
       } finally {
         await own.stop();
       }
       await expect(startLocalServer({ port: taken })).rejects.toThrow(/could not bind its port/);
+    } finally {
+      blocker.close();
+    }
+  }, 120_000);
+
+  it('keeps a given port and picks another inspector port when the one it picked was taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const taken = (blocker.address() as { port: number }).port;
+    try {
+      const given = await freePort();
+      const picks: number[] = [];
+      const own = await startLocalServer({ port: given }, async () => {
+        const p = picks.length ? await freePort() : taken;
+        picks.push(p);
+        return p;
+      });
+      try {
+        expect(picks.length).toBe(2);
+        expect(own.port).toBe(given);
+        expect(own.process.spawnargs).toContain(String(picks[1]));
+        expect((await fetch(`${own.url}/api/v1/health`)).ok).toBe(true);
+      } finally {
+        await own.stop();
+      }
     } finally {
       blocker.close();
     }

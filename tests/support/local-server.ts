@@ -74,22 +74,38 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** `pickPort` chooses the port when `opts.port` does not (tests give one that hands out a taken port first). */
+/**
+ * `pickPort` chooses every port the caller did not give: the server's own
+ * unless `opts.port` is set, and always wrangler's inspector port (tests give
+ * one that hands out a taken port first).
+ */
 export async function startLocalServer(opts: LocalServerOptions = {}, pickPort: () => Promise<number> = freePort): Promise<LocalServer> {
   // freePort() only finds a port free now; another process may take it before
-  // wrangler binds it. A port of our own choosing is chosen again then.
+  // wrangler binds it. A port of our own choosing is chosen again then. The
+  // inspector port is always ours: a restart on a given port (the fault tests)
+  // once failed in CI because its fresh inspector port had been taken, which
+  // wrangler reports as `socket "direct:1:default"`, not as the given port.
   for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await pickPort());
     try {
-      return await startOnce(opts, opts.port ?? (await pickPort()));
+      return await startOnce(opts, port, await pickPort());
     } catch (e) {
-      if (opts.port !== undefined || attempt >= 3 || !(e instanceof PortTakenError)) throw e;
+      if (attempt >= 3 || !(e instanceof PortTakenError)) throw e;
+      if (opts.port !== undefined && e.takenPort === opts.port) throw e;
     }
   }
 }
 
-class PortTakenError extends Error {}
+class PortTakenError extends Error {
+  /** The server port when wrangler named it as the one in use; null when it was another of ours (the inspector's). */
+  readonly takenPort: number | null;
+  constructor(message: string, takenPort: number | null) {
+    super(message);
+    this.takenPort = takenPort;
+  }
+}
 
-async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalServer> {
+async function startOnce(opts: LocalServerOptions, port: number, inspectorPort: number): Promise<LocalServer> {
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'roomtone-state-'));
   // Every test client comes from 127.0.0.1, one client to the per-client limits: lift them unless a test sets its own.
   const vars = opts.project ? { ...opts.vars } : { ADMIN_TOKEN: 'test-admin-token', ROOMS_PER_MIN: '100000', JOIN_FAILURES_PER_MIN: '100000', CONNECTIONS_PER_CLIENT: '100000', ...opts.vars };
@@ -99,7 +115,7 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
     '--ip', '127.0.0.1',
     '--port', String(port),
     '--persist-to', persistTo,
-    '--inspector-port', String(await freePort()),
+    '--inspector-port', String(inspectorPort),
     '--show-interactive-dev-session=false',
     '--log-level', opts.logLevel ?? 'warn',
   ];
@@ -158,7 +174,8 @@ async function startOnce(opts: LocalServerOptions, port: number): Promise<LocalS
   for (;;) {
     if (/Address already in use|EADDRINUSE/.test(output)) {
       await stop();
-      throw new PortTakenError(`wrangler dev could not bind its port:\n${output.slice(-4000)}`);
+      const serverPortTaken = output.includes(`:${port})`);
+      throw new PortTakenError(`wrangler dev could not bind ${serverPortTaken ? 'its port' : 'a port'}:\n${output.slice(-4000)}`, serverPortTaken ? port : null);
     }
     if (exited) throw new Error(`wrangler dev exited during start:\n${output.slice(-4000)}`);
     try {
