@@ -30,6 +30,19 @@ function copyStep(st: Step, b: LandmarkBatch, audioS: number): void {
   st.audioS = audioS;
 }
 
+/** Drops the step's landmarks of speed hypotheses the fingerprinter no longer pairs. */
+function keepPaired(st: Step, fp: StreamFingerprinter): void {
+  let n = 0;
+  for (let i = 0; i < st.count; i++) {
+    if (!fp.pairs(st.speeds[i])) continue;
+    st.hashes[n] = st.hashes[i];
+    st.times[n] = st.times[i];
+    st.speeds[n] = st.speeds[i];
+    n++;
+  }
+  st.count = n;
+}
+
 /**
  * Catalog rows for `hashes`, leaving out any hash with more than `maxRowsPerHash` rows.
  * `hashes` is the matcher's own buffer: read it before the first await, keep no reference.
@@ -150,6 +163,8 @@ export class LiveMatcher {
       let match: LiveMatch | null = null;
       for (let j = 0; j < used; j++) {
         const st = steps[j];
+        // A decision earlier in this push narrowed the search: the steps after it vote as small frames would have, with the decided speed alone.
+        if (fp.activeSpeeds < fp.speeds.length) keepPaired(st, fp);
         const v = st.count > 0 ? this.voter.voteIndexed(st, rows, runs, st.audioS) : (this.voter.expire(st.audioS), 0);
         votes += v;
         match = this.decideAt(v, st.audioS) ?? match;

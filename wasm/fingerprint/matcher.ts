@@ -165,12 +165,17 @@ export class OffsetVoter {
     this.expire(audioS);
     if (batch.count === 0 || rows.hashes.length === 0) return 0;
     if (!runs) return this.voteUngrouped(batch, rows, audioS);
-    this.groups.nextStep();
     const before = this.totalVotes;
+    // A step that brings no matches is not a step of the anchor groups, whether its lookup was its own or a longer push's.
+    let stepped = false;
     for (let i = 0; i < batch.count; i++) {
       const h = batch.hashes[i];
       const start = runs.get(h);
       if (start === undefined) continue;
+      if (!stepped) {
+        this.groups.nextStep();
+        stepped = true;
+      }
       const qt = batch.times[i];
       const sp = batch.speeds[i];
       const anchor = anchorOf(qt, h);

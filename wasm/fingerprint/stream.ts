@@ -106,6 +106,11 @@ export class StreamFingerprinter {
     }
   }
 
+  /** Whether speed hypothesis `index` is paired now. */
+  pairs(index: number): boolean {
+    return this.active[index] === 1;
+  }
+
   /** Speed hypotheses currently paired. */
   get activeSpeeds(): number {
     let n = 0;
