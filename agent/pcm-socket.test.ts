@@ -31,7 +31,8 @@ describe('sockets that carry PCM', () => {
     expect(s.extensions).toEqual([undefined, undefined]);
   });
 
-  it('identify streams half-second frames: the server matches no smaller batch, and every message costs it CPU', async () => {
+  /** A match server that answers hello with `ready` advising `frameS`, counts the bytes of each frame, and answers `end`. */
+  async function matchServer(frameS: number, onFrame?: (ws: import('ws').WebSocket, frames: number) => void): Promise<{ url: URL; frames: number[] }> {
     const frames: number[] = [];
     server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     server.on('connection', (ws) => {
@@ -40,18 +41,32 @@ describe('sockets that carry PCM', () => {
         if (isBinary) {
           frames.push((data as Buffer).byteLength);
           samples += (data as Buffer).byteLength / 4;
+          onFrame?.(ws, frames.length);
           return;
         }
         const msg = JSON.parse(String(data)) as { type: string };
-        if (msg.type === 'hello') ws.send(JSON.stringify({ type: 'ready', data: { client_id: 'x', sample_rate: 22050, format: 'f32', burst_s: 12 } }));
-        if (msg.type === 'end') ws.send(JSON.stringify({ type: 'ended', data: { audio_s: samples / 22050, state: 'listening', match: null } }));
+        if (msg.type === 'hello') ws.send(JSON.stringify({ type: 'ready', data: { client_id: 'x', sample_rate: 22050, format: 'f32', burst_s: 12, frame_s: frameS } }));
+        if (msg.type === 'end') ws.send(JSON.stringify({ type: 'ended', data: { audio_s: samples / 22050, state: 'listening', match: null, landmarks: 0, frame_s: frameS } }));
       });
     });
     await new Promise((r) => server!.once('listening', r));
-    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const r = await identifySamples(url, new Float32Array(Math.round(22050 * 2.2)), 22050, { clientId: 'x', full: true });
+    return { url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), frames };
+  }
+
+  it('identify sends a clip ahead of real time in the largest frames the server takes: it joins them into long batches anyway', async () => {
+    const s = await matchServer(0.5);
+    const r = await identifySamples(s.url, new Float32Array(Math.round(22050 * 6)), 22050, { clientId: 'x', full: true });
     expect(r.match).toBeNull();
-    // 2.2 s: four frames of 0.5 s (11025 samples of 4 bytes) and the 0.2 s left.
-    expect(frames).toEqual([44100, 44100, 44100, 44100, 17640]);
+    // 2.9 s of 22.05 kHz f32 (255,780 bytes) is the longest frame within 256 KB.
+    expect(s.frames).toEqual([255780, 255780, 17640]);
+  });
+
+  it('identify paced at real time sends the frames the server advises, and follows a new advice from the next frame', async () => {
+    // Advises half a second, then (after two frames) 1 s, as a stream whose track became known is told 2 s.
+    const s = await matchServer(0.5, (ws, n) => {
+      if (n === 2) ws.send(JSON.stringify({ type: 'status', data: { audio_s: 1, state: 'matched', match: null, landmarks: 0, frame_s: 1 } }));
+    });
+    await identifySamples(s.url, new Float32Array(Math.round(22050 * 2.2)), 22050, { clientId: 'x', full: true, realtime: true });
+    expect(s.frames).toEqual([44100, 44100, 88200, 17640]);
   });
 });

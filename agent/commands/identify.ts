@@ -5,7 +5,7 @@ import { baseUrl } from '../http.ts';
 import { CliError } from '../cli-error.ts';
 import { readAudioFile } from '../audio-decode.ts';
 import { Resampler } from '../../wasm/fingerprint/resampler.ts';
-import { MATCH_BATCH_S, MATCH_MAX_RATE, MATCH_MIN_RATE, type MatchData, type MatchServerMessage } from '../../src/protocol/index.ts';
+import { MATCH_BATCH_S, MATCH_MAX_RATE, MATCH_MIN_RATE, maxMatchFrameS, type MatchData, type MatchServerMessage } from '../../src/protocol/index.ts';
 
 export interface IdentifyResult {
   match: { track_id: number; title: string; offset_s: number; confidence: number } | null;
@@ -20,9 +20,13 @@ export interface IdentifyOptions {
   full?: boolean;
   clientId?: string;
   /**
-   * Seconds of audio per frame; default MATCH_BATCH_S (each message cost the
-   * local runtime ~0.4 ms of CPU: 0.1 s frames made a stream outside the
-   * catalog cost 1.4× the CPU).
+   * Seconds of audio per frame. By default, paced at real time, the frame
+   * the server advises (`frame_s` of `ready` and `status`: the batch it
+   * matches, 0.5 or 2 s); ahead of real time, the largest frame the server
+   * takes, since the server joins whatever waits into long batches anyway
+   * and decisions (and `audio_s`) do not depend on framing. Each message
+   * costs the server CPU whatever it carries: 0.1 s frames made a stream
+   * outside the catalog cost the local runtime 1.4× the CPU.
    */
   chunkS?: number;
 }
@@ -45,6 +49,8 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
   let ready = false;
   /** Seconds of audio the server lets a stream send ahead of real time (from `ready`). */
   let burstS = Infinity;
+  /** The frame the server advises (from `ready`, then `status`). */
+  let frameS = MATCH_BATCH_S;
   let ended = false;
   let failure: Error | null = null;
   const wakers: Array<() => void> = [];
@@ -68,9 +74,12 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
     if (msg.type === 'ready') {
       ready = true;
       if (typeof msg.data.burst_s === 'number') burstS = msg.data.burst_s;
+      if (msg.data.frame_s > 0) frameS = msg.data.frame_s;
+    } else if (msg.type === 'match') matches.push(msg.data);
+    else if (msg.type === 'status') {
+      confirmedS = Math.max(confirmedS, msg.data.audio_s);
+      if (msg.data.frame_s > 0) frameS = msg.data.frame_s;
     }
-    else if (msg.type === 'match') matches.push(msg.data);
-    else if (msg.type === 'status') confirmedS = Math.max(confirmedS, msg.data.audio_s);
     else if (msg.type === 'ended') {
       confirmedS = msg.data.audio_s;
       ended = true;
@@ -88,30 +97,38 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
   ws.send(JSON.stringify({ type: 'hello', sample_rate: rate, format: 'f32' }));
   await until(() => ready);
 
-  const chunk = Math.max(1, Math.round((opts.chunkS ?? MATCH_BATCH_S) * rate));
   const start = performance.now();
+  const sleepUntilS = async (s: number) => {
+    const wait = start + s * 1000 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  };
+  const maxFrameS = maxMatchFrameS(rate, 'f32');
   let sent = 0;
+  let frames = 0;
   try {
     while (sent < samples.length && !failure && !(matches.length && !opts.full)) {
-      const part = samples.slice(sent, Math.min(samples.length, sent + chunk));
-      ws.send(part.buffer);
-      sent += part.length;
-      const sentS = sent / rate;
+      let end: number;
       if (opts.realtime) {
-        const due = start + sentS * 1000;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      } else if (sentS > (performance.now() - start) / 1000 + burstS * 0.9) {
-        // Past the server's burst allowance: no faster than real time from here
-        // (with a margin, as the server's clock started a little earlier).
-        const wait = start + (sentS - burstS * 0.9) * 1000 - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      } else if (sentS - confirmedS > MAX_AHEAD_S) {
-        await until(() => sentS - confirmedS <= MAX_AHEAD_S / 2 || matches.length > 0);
-      } else if ((sent / chunk) % 20 === 0) {
-        // Let replies in between bursts.
-        await new Promise((r) => setImmediate(r));
+        // As a live source: a frame goes out once the advised frame's audio has been heard. Advice that
+        // grows while it waits makes it wait on; advice that shrinks takes effect from the next frame.
+        const heardUntil = () => Math.min(samples.length, sent + Math.max(1, Math.round((opts.chunkS ?? frameS) * rate)));
+        do {
+          end = heardUntil();
+          await sleepUntilS(end / rate);
+        } while (heardUntil() > end && !failure);
+      } else {
+        end = Math.min(samples.length, sent + Math.max(1, Math.round((opts.chunkS ?? maxFrameS) * rate)));
+        // Within the server's burst allowance (with a margin: its clock started a little earlier), then no faster than real time.
+        await sleepUntilS(end / rate - burstS * 0.9);
+        const afterS = end / rate;
+        if (afterS - confirmedS > MAX_AHEAD_S) await until(() => afterS - confirmedS <= MAX_AHEAD_S / 2 || matches.length > 0);
       }
+      if (failure || (matches.length && !opts.full)) break;
+      const part = samples.slice(sent, end);
+      ws.send(part.buffer);
+      sent = end;
+      // Let replies in between bursts.
+      if (!opts.realtime && ++frames % 20 === 0) await new Promise((r) => setImmediate(r));
     }
     if (failure) throw failure;
     ws.send(JSON.stringify({ type: 'end' }));

@@ -6,6 +6,7 @@ import { TokenBucket } from '../lib/rate.ts';
 import { loadKissFFT } from '../../wasm/kissfft-workerd.ts';
 import { FINGERPRINT_PRESETS, LiveMatcher, MATCH_PRESETS, type LiveMatch } from '../../wasm/fingerprint/index.ts';
 import { lookupCatalog, registry } from '../lib/catalog.ts';
+import { MAX_BATCH_S, PendingAudio } from './pending-audio.ts';
 import {
   CLIENT_ID_PATTERN,
   MATCH_CLIENT_TYPES,
@@ -13,6 +14,7 @@ import {
   MAX_MATCH_FRAME_BYTES,
   MATCH_BATCH_S,
   MAX_MATCH_TEXT_BYTES,
+  maxMatchFrameS,
   MatchClientMessage,
   describeIssues,
   type ErrorCode,
@@ -38,16 +40,21 @@ interface Live {
   /** The socket's attachment as of hello, after which it does not change: read per frame without deserialising it. */
   attachment: StreamAttachment;
   matcher: LiveMatcher;
-  queue: Promise<void>;
+  /** The loop handing pending audio to the matcher, while it runs (see pump). */
+  pumping: Promise<void> | null;
+  /** The socket is gone: the pump stops and the matcher is freed. */
+  closed: boolean;
+  /** Audio received and not yet matched (pending or being matched). */
   queuedS: number;
   /** Frames received but not yet handed to the matcher (see batchSeconds). */
-  pending: Float32Array[];
-  pendingS: number;
+  pending: PendingAudio;
   /** Binary frames received (see LiveStreamDetail.frames). */
   frames: number;
   /** Audio-rate allowance in seconds of audio, refilled at real time up to the burst. */
   rate: TokenBucket;
   lastStatusS: number;
+  /** The frame length last advised to the client (`frame_s`). */
+  advisedFrameS: number;
   lastRegistryS: number;
   match: MatchData | null;
   matchesReported: number;
@@ -86,6 +93,16 @@ const LONG_BATCH_S = 2;
 function batchSeconds(m: LiveMatcher): number {
   return m.decided || m.longUnknown ? LONG_BATCH_S : MATCH_BATCH_S;
 }
+
+/**
+ * The frame advised to the client: the batch its audio is matched in now,
+ * within the frame limit of its rate and format (2 s of 48 kHz f32 would not
+ * fit).
+ */
+function frameSeconds(a: StreamAttachment, m: LiveMatcher): number {
+  return Math.min(batchSeconds(m), maxMatchFrameS(a.sample_rate!, a.format!));
+}
+
 /** Audio a stream may send ahead of real time (seconds of audio), unless MATCH_BURST_S says otherwise. */
 const DEFAULT_BURST_S = 12;
 
@@ -209,16 +226,16 @@ export class MatchStream extends DurableObject<Env> {
       a.sample_rate = msg.sample_rate;
       a.format = msg.format;
       ws.serializeAttachment(a);
-      await this.liveFor(ws, a);
-      this.send(ws, { type: 'ready', data: { client_id: a.client_id, sample_rate: msg.sample_rate, format: msg.format, burst_s: this.burstS() } });
+      const live = await this.liveFor(ws, a);
+      this.send(ws, { type: 'ready', data: { client_id: a.client_id, sample_rate: msg.sample_rate, format: msg.format, burst_s: this.burstS(), frame_s: live.advisedFrameS } });
       await this.publish(a, this.live.get(ws));
       return;
     }
     // end: answer once everything sent before it has been matched.
     const live = this.live.get(ws);
     if (live) {
-      this.flush(ws, a, live);
-      await live.queue;
+      live.pending.drain();
+      await this.pump(ws, a, live);
     }
     this.send(ws, { type: 'ended', data: this.status(a, live) });
   }
@@ -249,30 +266,31 @@ export class MatchStream extends DurableObject<Env> {
     live.rate.take(now, seconds);
     live.frames++;
     live.queuedS += seconds;
-    live.pending.push(samples);
-    live.pendingS += seconds;
-    if (live.pendingS >= batchSeconds(live.matcher) - 1e-9) await this.flush(ws, a, live);
+    live.pending.add(samples);
+    if (!live.pumping && live.pending.due(batchSeconds(live.matcher))) void this.pump(ws, a, live);
+    // The socket's next message comes once this handler is done: one batch at most waits unread behind the matcher.
+    if (live.pumping && live.pending.seconds >= MAX_BATCH_S) await live.pumping;
   }
 
-  /** Hands the frames received so far to the matcher as one batch, behind any batch still matching. */
-  private flush(ws: WebSocket, a: StreamAttachment, live: Live): Promise<void> {
-    if (live.pending.length === 0) return live.queue;
-    const frames = live.pending;
-    const seconds = live.pendingS;
-    live.pending = [];
-    live.pendingS = 0;
-    let samples = frames[0];
-    if (frames.length > 1) {
-      samples = new Float32Array(frames.reduce((n, f) => n + f.length, 0));
-      let o = 0;
-      for (const f of frames) {
-        samples.set(f, o);
-        o += f.length;
+  /**
+   * Matches the audio received, a batch at a time, until less than a batch
+   * waits (nothing, once `end` asked to drain). One loop per socket: frames
+   * that arrive while a batch is matched join the next one, which is formed
+   * when the matcher is free, not when they arrive.
+   */
+  private pump(ws: WebSocket, a: StreamAttachment, live: Live): Promise<void> {
+    if (live.pumping) return live.pumping;
+    const run = async () => {
+      while (!live.closed && live.pending.due(batchSeconds(live.matcher))) {
+        const { samples, seconds } = live.pending.take();
+        await this.match(ws, a, live, samples, seconds);
       }
-    }
-    const step = live.queue.then(() => this.match(ws, a, live, samples, seconds));
-    live.queue = step.catch(() => {});
-    return step;
+    };
+    // Set before the loop can end, so a loop with nothing to do leaves no stale promise behind.
+    live.pumping = run().finally(() => {
+      live.pumping = null;
+    });
+    return live.pumping;
   }
 
   private async match(ws: WebSocket, a: StreamAttachment, live: Live, samples: Float32Array, seconds: number): Promise<void> {
@@ -286,7 +304,10 @@ export class MatchStream extends DurableObject<Env> {
       live.queuedS = Math.max(0, live.queuedS - seconds);
     }
     const audioS = live.matcher.audioS;
-    if (audioS - live.lastStatusS >= STATUS_EVERY_S) {
+    // A new batch length is news to the client at once: frames of it cost the server least.
+    const frameS = frameSeconds(a, live.matcher);
+    if (frameS !== live.advisedFrameS || audioS - live.lastStatusS >= STATUS_EVERY_S) {
+      live.advisedFrameS = frameS;
       live.lastStatusS = audioS;
       this.send(ws, { type: 'status', data: this.status(a, live) });
     }
@@ -336,16 +357,18 @@ export class MatchStream extends DurableObject<Env> {
     const kiss = await loadKissFFT();
     const again = this.live.get(ws);
     if (again) return again;
+    const matcher = new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h, cap) => lookupCatalog(this.env, h, cap), MAX_MATCH_FRAME_BYTES / 2);
     live = {
       attachment: a,
-      matcher: new LiveMatcher(kiss, FINGERPRINT_PRESETS.default, MATCH_PRESETS.default, a.sample_rate!, (h, cap) => lookupCatalog(this.env, h, cap), MAX_MATCH_FRAME_BYTES / 2),
-      queue: Promise.resolve(),
+      matcher,
+      pumping: null,
+      closed: false,
       queuedS: 0,
-      pending: [],
-      pendingS: 0,
+      pending: new PendingAudio(a.sample_rate!),
       frames: 0,
       rate: new TokenBucket(1, this.burstS()),
       lastStatusS: 0,
+      advisedFrameS: frameSeconds(a, matcher),
       lastRegistryS: 0,
       match: null,
       matchesReported: 0,
@@ -358,8 +381,9 @@ export class MatchStream extends DurableObject<Env> {
     const live = this.live.get(ws);
     if (!live) return;
     this.live.delete(ws);
-    // Let an in-flight chunk finish with the matcher before freeing its WASM buffers.
-    void live.queue.then(() => live.matcher.dispose());
+    live.closed = true;
+    // Let an in-flight batch finish with the matcher before freeing its WASM buffers.
+    void (live.pumping ?? Promise.resolve()).then(() => live.matcher.dispose());
   }
 
   private burstS(): number {
@@ -405,6 +429,7 @@ export class MatchStream extends DurableObject<Env> {
       state: a.sample_rate === null ? 'waiting_hello' : live?.match ? 'matched' : 'listening',
       match: live?.match ?? null,
       landmarks: live?.matcher.landmarks ?? 0,
+      frame_s: live?.advisedFrameS ?? MATCH_BATCH_S,
     };
   }
 

@@ -17,14 +17,21 @@ export const MATCH_MAX_RATE = 192000;
 /** A binary frame may carry at most this many bytes (about 1.5 s of 44.1 kHz f32). */
 export const MAX_MATCH_FRAME_BYTES = 256 * 1024;
 /**
- * Seconds of audio the match stream looks up at once, at the least. Clients
- * send frames of this much: a smaller frame reaches no decision sooner, and
- * every message costs the server CPU whatever it carries.
+ * Seconds of audio the match stream looks up at once, at the least: what it
+ * advises (`frame_s`) while a decision may be near. A smaller frame reaches
+ * no decision sooner, and every message costs the server CPU whatever it
+ * carries.
  */
 export const MATCH_BATCH_S = 0.5;
 export const MAX_MATCH_TEXT_BYTES = 1024;
 /** Client ids name a stream: letters, digits, `_` and `-`. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The longest frame of `format` at `sampleRate` within MAX_MATCH_FRAME_BYTES, in whole tenths of a second. */
+export function maxMatchFrameS(sampleRate: number, format: MatchFormat): number {
+  const width = format === 'f32' ? 4 : 2;
+  return Math.floor((10 * MAX_MATCH_FRAME_BYTES) / (width * sampleRate)) / 10;
+}
 
 export const MATCH_CLOSE = {
   /** The admin disconnected the stream (monitoring DELETE). */
@@ -65,11 +72,22 @@ export interface MatchStatusData {
   state: 'waiting_hello' | 'listening' | 'matched';
   match: MatchData | null;
   landmarks: number;
+  /**
+   * Seconds of audio per frame the server advises now: the batch it matches
+   * (0.5 s while a decision may be near, 2 s while the track is known or
+   * nothing has been known for a vote window), capped to the frame limit.
+   * Sent again in a `status` whenever it changes. Larger frames reach no
+   * decision sooner; smaller ones cost the server a message each.
+   */
+  frame_s: number;
 }
 
 export type MatchServerMessage =
-  /** `burst_s`: seconds of audio a client may send ahead of real time; beyond it frames are refused (`rate_limited`). */
-  | { type: 'ready'; data: { client_id: string; sample_rate: number; format: MatchFormat; burst_s: number } }
+  /**
+   * `burst_s`: seconds of audio a client may send ahead of real time; beyond it frames are refused (`rate_limited`).
+   * `frame_s`: the frame the server advises to begin with (see MatchStatusData).
+   */
+  | { type: 'ready'; data: { client_id: string; sample_rate: number; format: MatchFormat; burst_s: number; frame_s: number } }
   | { type: 'match'; data: MatchData }
   | { type: 'status'; data: MatchStatusData }
   | { type: 'ended'; data: MatchStatusData }

@@ -159,13 +159,18 @@ describe("the What's playing? page", () => {
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Listening');
     await expect.poll(() => page.locator('#match-title').textContent(), { timeout: 30_000 }).toBe(TITLE);
     expect(await page.locator('#match-artist').textContent()).toBe(ARTIST);
-    // The page sends half-second frames, not the microphone's ~85 ms ones: the server pays per message.
+    // The page sends the frames the server advises, not the microphone's ~85 ms ones: the server pays per message.
     const streams = (await (await fetch(`${server.url}/api/v1/monitoring/live-streams`, { headers: { authorization: 'Bearer test-admin-token' } })).json()) as { streams: LiveStreamSummary[] };
     const mine = streams.streams.find((x) => x.client_id.startsWith('web-'))!;
-    const detail = (await (await fetch(`${server.url}/api/v1/monitoring/live-streams/${mine.client_id}`, { headers: { authorization: 'Bearer test-admin-token' } })).json()) as LiveStreamDetail;
+    const detailNow = async () => (await (await fetch(`${server.url}/api/v1/monitoring/live-streams/${mine.client_id}`, { headers: { authorization: 'Bearer test-admin-token' } })).json()) as LiveStreamDetail;
+    const detail = await detailNow();
     expect(detail.frames).toBeGreaterThan(0);
-    // Matched audio lags what arrived by up to a frame: 0.3 s still tells 0.5 s frames from 0.085 s ones.
+    // Half a second until the track is known. Matched audio lags what arrived by up to a frame: 0.3 s still tells 0.5 s frames from 0.085 s ones.
     expect(detail.audio_s / detail.frames).toBeGreaterThan(0.3);
+    // Known: the server matches 2 s batches and says so; the page's frames grow to the longest that fits (1.28 s at 48 kHz).
+    let later = detail;
+    await expect.poll(async () => (later = await detailNow()).audio_s, { timeout: 15_000 }).toBeGreaterThan(detail.audio_s + 5);
+    expect((later.audio_s - detail.audio_s) / (later.frames - detail.frames)).toBeGreaterThan(0.9);
     // How long it has listened is on screen and grows.
     const listened = async () => Number(/Listening… ([\d.]+) s/.exec((await page.locator('#listen-status').textContent()) ?? '')?.[1]);
     const first = await listened();

@@ -228,6 +228,45 @@ describe('monitoring of live streams', () => {
     expect(detail.lookup_rounds).toBeLessThanOrEqual(32);
   });
 
+  it('advises the frame it matches in: half a second while a decision may be near, 2 s once nothing has been known for a vote window or the track is known', async () => {
+    const s = await openMatch('advice-1');
+    expect((await hello(s)).data.frame_s).toBe(0.5);
+    const q = new Float32Array(RATE * 26);
+    q.set(synthMusic(4245, 20, RATE, 3));
+    q.set(excerpt(1, 4, 6), RATE * 20);
+    s.sendAudio(q);
+    s.send({ type: 'end' });
+    const ended = await s.next('ended', 15000);
+    const statuses = s.messages.filter((m) => m.type === 'status').map((m) => m.data);
+    // Told as soon as it changes: the first status past 12 s of unknown audio says 2 s.
+    const firstLong = statuses.find((d) => d.frame_s === 2)!;
+    expect(firstLong.audio_s).toBeGreaterThanOrEqual(MATCH_PRESETS.default.windowS);
+    expect(firstLong.audio_s).toBeLessThan(MATCH_PRESETS.default.windowS + 2.1);
+    for (const d of statuses) expect(d.frame_s).toBe(d.audio_s < MATCH_PRESETS.default.windowS ? 0.5 : 2);
+    expect(s.messages.find((m) => m.type === 'match')?.data.track_id).toBe(ingested[1].track_id);
+    expect(ended.data.frame_s).toBe(2);
+    s.close();
+    // A decision is news at once too: the status after the batch that decided, not the next one due every 2 s.
+    const known = await openMatch('advice-3');
+    await hello(known);
+    // A second of silence first, so the deciding batch does not end where a periodic status falls (every 2 s of audio).
+    const q2 = new Float32Array(RATE * 7);
+    q2.set(excerpt(2, 3, 6), RATE);
+    known.sendAudio(q2);
+    known.send({ type: 'end' });
+    await known.next('ended');
+    const m = known.messages.flatMap((x) => (x.type === 'match' ? [x.data] : []))[0];
+    const told = known.messages.flatMap((x) => (x.type === 'status' && x.data.frame_s === 2 ? [x.data] : []))[0];
+    const decidingBatchEnd = Math.ceil(m.audio_s / 0.5) * 0.5;
+    expect(decidingBatchEnd % 2, `decided at ${m.audio_s}`).not.toBe(0);
+    expect(told.audio_s).toBe(decidingBatchEnd);
+    known.close();
+    // 2 s of 192 kHz f32 would not fit a frame: the advice is the longest frame that does.
+    const hi = await openMatch('advice-2');
+    expect((await hello(hi, 192_000)).data.frame_s).toBe(0.3);
+    hi.close();
+  });
+
   it('refuses monitoring without the admin token', async () => {
     expect((await api('/api/v1/monitoring/live-streams')).status).toBe(401);
     expect((await api('/api/v1/monitoring/live-streams/x', { method: 'DELETE', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);

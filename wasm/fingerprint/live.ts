@@ -120,7 +120,11 @@ export class LiveMatcher {
    * A long chunk is fingerprinted in steps of DECIDE_EVERY_S of audio, its
    * hashes looked up once (one round trip per shard however much audio the
    * chunk holds), then voted on and decided step by step, so a decision and
-   * its `audioS` are the same as if the audio had come in small frames.
+   * its `audioS` are the same as if the audio had come in small frames. So
+   * are the votes: the steps after a decision vote with the decided speed
+   * alone, which is all small frames would pair from then on (the others'
+   * hashes were looked up for nothing). Only a lapse mid-chunk differs: the
+   * speeds it widens to are paired from the next push.
    */
   async push(samples: Float32Array): Promise<PushResult> {
     if (this.busy) throw new Error('LiveMatcher.push called while a previous push is still running');

@@ -2,7 +2,7 @@
 // identification (WS /api/v1/match/:client_id) and shows the match, and where
 // in the track the music is now.
 
-import { type MatchData, type MatchServerMessage, MATCH_BATCH_S, MATCH_CLOSE } from '../../src/protocol/index.ts';
+import { type MatchData, type MatchServerMessage, MATCH_BATCH_S, MATCH_CLOSE, MAX_MATCH_FRAME_BYTES } from '../../src/protocol/index.ts';
 import { Mic, MicError, rmsDb } from './audio/mic.ts';
 import { PcmSocket, wsUrl, type PcmSocketState } from './audio/pcm-socket.ts';
 import { byId, describeError, setText, show } from './dom.ts';
@@ -21,9 +21,11 @@ const matchBox = byId('match');
 let mic: Mic | null = null;
 let socket: PcmSocket | null = null;
 let match: MatchData | null = null;
-/** Audio the server has been sent since the stream (re)started, in seconds. */
-let sentS = 0;
-/** Audio the stream has taken since it (re)started, sent or held for the next batch, in seconds. */
+/**
+ * Audio the stream has taken since it (re)started, sent or held for the next
+ * batch, in seconds: what the page shows, moving with every microphone frame
+ * though batches go out every 0.5–2 s (as the server advises).
+ */
 let heardS = 0;
 let sampleRate = 48_000;
 
@@ -61,8 +63,24 @@ function isMatchData(d: unknown): d is MatchData {
   );
 }
 
+/** Frames of the microphone, in samples. */
+const MIC_FRAME = 4096;
+
+/**
+ * Batches the size the server advises (`frame_s`: the batch it matches now),
+ * less one microphone frame, by which a batch may overshoot, so a message
+ * stays within the frame limit at any rate.
+ */
+function followAdvice(frameS: unknown): void {
+  if (typeof frameS !== 'number' || !(frameS > 0) || !socket) return;
+  socket.setBatchSamples(Math.max(MIC_FRAME, Math.min(Math.round(frameS * sampleRate), MAX_MATCH_FRAME_BYTES / 4 - MIC_FRAME)));
+}
+
 function onMessage(msg: MatchServerMessage): void {
   switch (msg.type) {
+    case 'ready':
+      followAdvice(msg.data?.frame_s);
+      return;
     case 'match':
       if (!isMatchData(msg.data)) return;
       match = msg.data;
@@ -71,6 +89,7 @@ function onMessage(msg: MatchServerMessage): void {
       return;
     case 'status':
     case 'ended':
+      followAdvice(msg.data?.frame_s);
       // A match reported while this page was reconnecting still arrives in the status.
       if (!match && isMatchData(msg.data?.match)) {
         match = msg.data.match;
@@ -89,21 +108,19 @@ function onMessage(msg: MatchServerMessage): void {
 function onFrame(frame: Float32Array<ArrayBuffer>, capturedAt: number): void {
   level.value = Math.max(-60, rmsDb(frame));
   if (!socket?.push(frame, capturedAt)) return;
-  sentS = socket.samplesSent / sampleRate;
   heardS = socket.samplesTaken / sampleRate;
   if (!match) {
-    setText(status, sentS >= NO_MATCH_HINT_S
-      ? `Listening… ${sentS.toFixed(1)} s. No match yet: move closer to the music, or it may not be in the catalog.`
-      : `Listening… ${sentS.toFixed(1)} s`);
+    setText(status, heardS >= NO_MATCH_HINT_S
+      ? `Listening… ${heardS.toFixed(1)} s. No match yet: move closer to the music, or it may not be in the catalog.`
+      : `Listening… ${heardS.toFixed(1)} s`);
   } else {
-    setText(status, `Listening… ${sentS.toFixed(1)} s`);
+    setText(status, `Listening… ${heardS.toFixed(1)} s`);
     renderPosition();
   }
 }
 
 function onSocketState(s: PcmSocketState, detail?: string): void {
   if (s === 'open') {
-    sentS = 0;
     heardS = 0;
     match = null;
     renderMatch();
@@ -126,7 +143,7 @@ async function start(): Promise<void> {
   listen.disabled = true;
   setText(status, 'Asking for the microphone…');
   try {
-    mic = await Mic.open({ frameSize: 4096, onFrame });
+    mic = await Mic.open({ frameSize: MIC_FRAME, onFrame });
   } catch (e) {
     listen.disabled = false;
     setText(status, 'Not listening.');
@@ -144,7 +161,7 @@ async function start(): Promise<void> {
     isReady: (m) => m.type === 'ready',
     onMessage: (m) => onMessage(m as unknown as MatchServerMessage),
     onState: onSocketState,
-    // The server matches no smaller batch, and every message costs it CPU.
+    // The server matches no smaller batch, and every message costs it CPU; its ready and status say what it matches later.
     batchSamples: Math.round(MATCH_BATCH_S * sampleRate),
     finalCodes: {
       [MATCH_CLOSE.disconnected]: 'the server ended this stream',
@@ -172,7 +189,7 @@ async function stop(): Promise<void> {
   listen.classList.add('primary');
   listen.disabled = false;
   setPill('Not listening', 'idle');
-  setText(status, match ? `Stopped after ${sentS.toFixed(1)} s.` : 'Not listening.');
+  setText(status, match ? `Stopped after ${heardS.toFixed(1)} s.` : 'Not listening.');
 }
 
 listen.addEventListener('click', () => void (mic ? stop() : start()));

@@ -29,5 +29,20 @@ describe('FrameBatcher', () => {
 
   it('refuses a batch size that is not a positive whole number of samples', () => {
     for (const n of [0, -1, 2.5, Number.NaN]) expect(() => new FrameBatcher(n)).toThrow(RangeError);
+    const b = new FrameBatcher(4);
+    expect(() => (b.minSamples = 0)).toThrow(RangeError);
+    expect(b.minSamples).toBe(4);
+  });
+
+  it('takes a new batch size from the next frame on, keeping what it holds', () => {
+    // The match stream advises 0.5 s batches while a decision may be near and 2 s ones after.
+    const b = new FrameBatcher(4);
+    expect(b.push(frame(0, 2))).toBeNull();
+    b.minSamples = 8;
+    expect(b.push(frame(2, 2))).toBeNull();
+    expect(b.push(frame(4, 2))).toBeNull();
+    expect(Array.from(b.push(frame(6, 2))!)).toEqual(Array.from(frame(0, 8)));
+    b.minSamples = 2;
+    expect(Array.from(b.push(frame(8, 2))!)).toEqual([8, 9]);
   });
 });

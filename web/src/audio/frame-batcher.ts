@@ -1,16 +1,25 @@
 // Gathers captured frames into larger messages for a server that gains
 // nothing from small frames and pays for every message: identification
-// matches audio in batches of at least 0.5 s, while the microphone delivers
-// a frame every ~85 ms (which the level meter still wants).
+// matches audio in batches of 0.5 s or 2 s (it says which), while the
+// microphone delivers a frame every ~85 ms (which the level meter still wants).
 
 export class FrameBatcher {
-  readonly minSamples: number;
+  private min = 0;
   private readonly frames: Float32Array[] = [];
   private heldSamples = 0;
 
   constructor(minSamples: number) {
-    if (!(Number.isInteger(minSamples) && minSamples > 0)) throw new RangeError(`a batch needs a positive whole number of samples, got ${minSamples}`);
     this.minSamples = minSamples;
+  }
+
+  /** A batch is sent once this many samples are held; a change applies from the next frame. */
+  get minSamples(): number {
+    return this.min;
+  }
+
+  set minSamples(n: number) {
+    if (!(Number.isInteger(n) && n > 0)) throw new RangeError(`a batch needs a positive whole number of samples, got ${n}`);
+    this.min = n;
   }
 
   /** Adds a frame; returns the frames held, joined in order, once they reach `minSamples`, else null. */

@@ -115,6 +115,11 @@ export class PcmSocket {
     return true;
   }
 
+  /** Samples per message from now on (batching sockets only): the server may advise another size as the stream goes on. */
+  setBatchSamples(n: number): void {
+    if (this.batcher) this.batcher.minSamples = n;
+  }
+
   /** Sends a JSON control message (e.g. `end`). */
   sendJson(msg: Record<string, unknown>): boolean {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
