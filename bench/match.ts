@@ -15,7 +15,9 @@
 // Then end to end on the local runtime (workerd): ingestion through the REST
 // API (fingerprints from the CLI code, and WAV bodies fingerprinted by the
 // worker) and queries through `WS /api/v1/match/:client_id`, with the
-// runtime's CPU per second of query audio (the deployed path's cost per core).
+// runtime's CPU per second of query audio (the deployed path's cost per core);
+// baseline in the same run: the same traffic to a Durable Object that only
+// reads the frames (bench/support/bare-sink), the runtime's own floor.
 //
 // Env: BENCH_MATCH_MIDI (catalog MIDI pieces, 20), BENCH_MATCH_QUERIES (per
 // track and degradation, 2), BENCH_MATCH_E2E=0 to skip the end-to-end part;
@@ -28,7 +30,7 @@ import { loadKissFFT } from '../wasm/kissfft-node.ts';
 import { FINGERPRINT_PRESETS, FINGERPRINT_VERSION, LiveMatcher, MATCH_PRESETS, MemoryIndex, fingerprintSignal, type MatchConfig, type PushResult } from '../wasm/fingerprint/index.ts';
 import { addNoise, changeSpeed, gain, rng, telephone } from '../wasm/fingerprint/test-signals.ts';
 import { encodeWav } from '../wasm/wav.ts';
-import { MATCH_BATCH_S } from '../src/protocol/index.ts';
+import { MATCH_BATCH_S, maxMatchFrameS } from '../src/protocol/index.ts';
 import { fmt, percentile, table } from './support/stats.ts';
 import { hasTool, lossy, midiTrack, recordings, RATE, type CorpusTrack } from './support/match-corpus.ts';
 
@@ -484,7 +486,8 @@ if (E2E) {
           return res.ok ? ((await res.json()) as { audio_s: number }).audio_s : 0;
         }),
       );
-    const monitoring = Promise.all(monitored.map((t, i) => identifySamples(new URL(server.url), t.samples.slice(0, MONITOR_S * RATE), RATE, { full: true, clientId: monitorIds[i] })));
+    // Live sources: paced at real time, each frame sent once heard, in the frames the server advises.
+    const monitoring = Promise.all(monitored.map((t, i) => identifySamples(new URL(server.url), t.samples.slice(0, MONITOR_S * RATE), RATE, { full: true, realtime: true, clientId: monitorIds[i] })));
     while (!(await matchedAudio()).every((s) => s >= WINDOW_S + 1)) await new Promise((r) => setTimeout(r, 100));
     let audioAtStart = 0;
     const [monitorCpuS] = await cpuDuring([runtime], async () => {
@@ -538,6 +541,41 @@ if (E2E) {
     }
   } finally {
     await server.stop();
+  }
+
+  // Baseline in the same run: the same traffic to bench/support/bare-sink, a Durable Object that
+  // only reads the frames. What the runtime costs to carry a match stream at all; roomtone's own
+  // cost is the difference.
+  const e2e = results.end_to_end as Record<string, unknown> & { monitoring: Record<string, unknown> };
+  const { streamToSink } = await import('./support/bare-stream.ts');
+  const { cpuDuring, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
+  const sink = await startLocalServer({ project: new URL('./support/bare-sink', import.meta.url).pathname });
+  try {
+    const runtime = procAvailable() ? descendants(sink.process.pid!, 'workerd').filter(runsWorker) : [];
+    if (runtime.length) {
+      const clipFrameS = maxMatchFrameS(RATE, 'f32');
+      const clips = catalog.slice(0, 10).flatMap((t) => [t.samples.subarray(0, QUERY_S * RATE), t.samples.subarray(QUERY_S * RATE, 2 * QUERY_S * RATE)]);
+      await streamToSink(sink.url, 'warm', clips[0], RATE, { frameS: () => clipFrameS, realtime: false });
+      const [clipsCpuS] = await cpuDuring([runtime], async () => {
+        for (const [i, q] of clips.entries()) await streamToSink(sink.url, `clip-${i}`, q, RATE, { frameS: () => clipFrameS, realtime: false });
+      });
+      // A stream outside the catalog is advised half-second frames for its first vote window, then 2 s ones.
+      const WINDOW_S = MATCH_PRESETS.default.windowS;
+      const advised = (sentS: number) => (sentS < WINDOW_S ? MATCH_BATCH_S : 2);
+      const live = negatives.filter((t) => t.samples.length >= 40 * RATE).slice(0, 4);
+      const streams = Promise.all(live.map((t, i) => streamToSink(sink.url, `live-${i}`, t.samples.slice(0, 40 * RATE), RATE, { frameS: advised, realtime: true })));
+      await new Promise((r) => setTimeout(r, (WINDOW_S + 1) * 1000));
+      const [liveCpuS] = await cpuDuring([runtime], () => streams);
+      const floor = { clips_cpu_ms_per_audio_s: (1000 * clipsCpuS) / (clips.length * QUERY_S), monitored_cpu_ms_per_audio_s: (1000 * liveCpuS) / (live.length * (40 - WINDOW_S - 1)) };
+      e2e.bare_sink_floor = floor;
+      const q = e2e.runtime_cpu_ms_per_audio_s as number | null;
+      const mon = e2e.monitoring.past_window_runtime_cpu_ms_per_audio_s as number | null;
+      console.log('\nbaseline in the same run: the same traffic to a Durable Object that only reads the frames (bench/support/bare-sink):');
+      console.log(`  ${clips.length} clips of ${QUERY_S} s at once, ${fmt(clipFrameS, 1)} s frames, a connection each: ${fmt(floor.clips_cpu_ms_per_audio_s, 2)} ms runtime CPU per second of audio${q ? `; roomtone's queries cost ${fmt(q / floor.clips_cpu_ms_per_audio_s, 1)}× that, ${fmt(q - floor.clips_cpu_ms_per_audio_s, 2)} ms more = ${fmt(1000 / (q - floor.clips_cpu_ms_per_audio_s), 0)}× real time for identification itself` : ''}`);
+      console.log(`  ${live.length} live streams, paced, in the frames a stream outside the catalog is advised, past ${WINDOW_S + 1} s: ${fmt(floor.monitored_cpu_ms_per_audio_s, 2)} ms${mon ? `; roomtone's monitored streams cost ${fmt(mon / floor.monitored_cpu_ms_per_audio_s, 1)}× that, ${fmt(mon - floor.monitored_cpu_ms_per_audio_s, 2)} ms more = ${fmt(1000 / (mon - floor.monitored_cpu_ms_per_audio_s), 0)}× real time` : ''}`);
+    }
+  } finally {
+    await sink.stop();
   }
 }
 
