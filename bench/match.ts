@@ -397,6 +397,7 @@ const results: Record<string, unknown> = {
 if (E2E) {
   const { startLocalServer } = await import('../tests/support/local-server.ts');
   const { identifySamples } = await import('../agent/commands/identify.ts');
+  const { cpuDuring, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
   const server = await startLocalServer();
   try {
     const admin = { authorization: 'Bearer test-admin-token' };
@@ -436,7 +437,6 @@ if (E2E) {
     // The runtime's CPU over the live queries: worker, MatchStream objects, shards and registry
     // together, i.e. what a second of query audio costs the deployed path per core.
     // wrangler dev runs two workerd processes, reported apart: the runtime and a proxy in front of it.
-    const { cpuDuring, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
     const workerd = procAvailable() ? descendants(server.process.pid!, 'workerd') : [];
     const runtime = workerd.filter(runsWorker);
     // The first lookup makes each shard read its rows from SQLite into memory, once per
@@ -548,7 +548,6 @@ if (E2E) {
   // cost is the difference.
   const e2e = results.end_to_end as Record<string, unknown> & { monitoring: Record<string, unknown> };
   const { streamToSink } = await import('./support/bare-stream.ts');
-  const { cpuDuring, descendants, procAvailable, runsWorker } = await import('./support/proc-cpu.ts');
   const sink = await startLocalServer({ project: new URL('./support/bare-sink', import.meta.url).pathname });
   try {
     const runtime = procAvailable() ? descendants(sink.process.pid!, 'workerd').filter(runsWorker) : [];

@@ -71,15 +71,12 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
     } catch {
       return;
     }
+    if ((msg.type === 'ready' || msg.type === 'status') && msg.data.frame_s > 0) frameS = msg.data.frame_s;
     if (msg.type === 'ready') {
       ready = true;
       if (typeof msg.data.burst_s === 'number') burstS = msg.data.burst_s;
-      if (msg.data.frame_s > 0) frameS = msg.data.frame_s;
     } else if (msg.type === 'match') matches.push(msg.data);
-    else if (msg.type === 'status') {
-      confirmedS = Math.max(confirmedS, msg.data.audio_s);
-      if (msg.data.frame_s > 0) frameS = msg.data.frame_s;
-    }
+    else if (msg.type === 'status') confirmedS = Math.max(confirmedS, msg.data.audio_s);
     else if (msg.type === 'ended') {
       confirmedS = msg.data.audio_s;
       ended = true;
@@ -104,6 +101,8 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
   };
   const maxFrameS = maxMatchFrameS(rate, 'f32');
   let sent = 0;
+  /** Where a frame of `seconds` (or the fixed `chunkS`) starting at `sent` ends. */
+  const frameEnd = (seconds: number) => Math.min(samples.length, sent + Math.max(1, Math.round((opts.chunkS ?? seconds) * rate)));
   let frames = 0;
   try {
     while (sent < samples.length && !failure && !(matches.length && !opts.full)) {
@@ -111,13 +110,12 @@ export async function identifySamples(url: URL, samples: Float32Array, rate: num
       if (opts.realtime) {
         // As a live source: a frame goes out once the advised frame's audio has been heard. Advice that
         // grows while it waits makes it wait on; advice that shrinks takes effect from the next frame.
-        const heardUntil = () => Math.min(samples.length, sent + Math.max(1, Math.round((opts.chunkS ?? frameS) * rate)));
         do {
-          end = heardUntil();
+          end = frameEnd(frameS);
           await sleepUntilS(end / rate);
-        } while (heardUntil() > end && !failure);
+        } while (frameEnd(frameS) > end && !failure);
       } else {
-        end = Math.min(samples.length, sent + Math.max(1, Math.round((opts.chunkS ?? maxFrameS) * rate)));
+        end = frameEnd(maxFrameS);
         // Within the server's burst allowance (with a margin: its clock started a little earlier), then no faster than real time.
         await sleepUntilS(end / rate - burstS * 0.9);
         const afterS = end / rate;
